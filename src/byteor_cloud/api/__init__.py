@@ -1,0 +1,1 @@
+"""The HTTP edge: app factory, dependencies, error mapping and the v1 routers."""

@@ -1,0 +1,18 @@
+"""The `/api/v1` routers; each context adds its router here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from byteor_cloud.api.deps import require_json_body
+from byteor_cloud.api.schemas import ERROR_RESPONSES
+
+
+def build_api_router() -> APIRouter:
+    """Every `/api/v1` route, behind the JSON media-type guard and the error responses."""
+    router = APIRouter(
+        prefix="/api/v1",
+        dependencies=[Depends(require_json_body)],
+        responses=ERROR_RESPONSES,
+    )
+    return router

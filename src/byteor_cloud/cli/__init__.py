@@ -1,0 +1,1 @@
+"""The `byteor-cloud` command line."""

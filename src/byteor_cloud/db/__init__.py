@@ -1,0 +1,1 @@
+"""Persistence: declarative base, portable column types, engine, sessions, migrations."""

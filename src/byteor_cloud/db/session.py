@@ -1,0 +1,47 @@
+"""The database handle and its transactions: who owns a commit, and how it begins.
+
+Services flush and never commit. The request, the job attempt or the CLI command opens
+one transaction with `Database.transaction()`, and it commits when the block ends
+without an exception and rolls back otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from byteor_cloud.db.engine import SQLITE_BEGIN_OPTION, is_sqlite, make_async_engine
+
+
+class Database:
+    """One engine per process and the session factories built on it."""
+
+    def __init__(self, url: str, *, schema: str = "public") -> None:
+        self.url = url
+        self.schema = schema
+        self.is_sqlite = is_sqlite(url)
+        self.engine: AsyncEngine = make_async_engine(url, schema=schema)
+        # Readers on SQLite begin DEFERRED so they never queue behind the write lock.
+        read_engine = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = async_sessionmaker(read_engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits on success and rolls back on error."""
+        factory = self._reader if readonly else self._writer
+        async with factory() as session:
+            try:
+                yield session
+                if readonly:
+                    await session.rollback()
+                else:
+                    await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
