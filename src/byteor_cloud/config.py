@@ -102,6 +102,17 @@ class Settings(BaseSettings):
         4 * 1024 * 1024, gt=0, description="Largest request body accepted (413 beyond)"
     )
     log_level: str = Field("INFO", description="Log level of the process")
+    worker_concurrency: int = Field(4, ge=1, le=64, description="Jobs one worker runs at once")
+    worker_poll_interval_s: float = Field(
+        0.5, gt=0, le=60, description="How long an idle worker waits before looking for jobs"
+    )
+    worker_shutdown_grace_s: float = Field(
+        20.0, ge=0, le=3600, description="Time running jobs get to finish on shutdown"
+    )
+    job_modules: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Extra comma-separated modules exposing register(registry): job plug-ins",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -112,6 +123,13 @@ class Settings(BaseSettings):
                 for part in value.split(",")
                 if part.strip()
             )
+        return value
+
+    @field_validator("job_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("api_bind_addr", "worker_bind_addr", "bind_addr")

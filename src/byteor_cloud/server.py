@@ -1,36 +1,49 @@
-"""Running the processes: the API server (uvicorn) with graceful shutdown on SIGTERM/SIGINT."""
+"""Running the processes under uvicorn, with graceful shutdown on SIGTERM/SIGINT.
+
+`combined` serves API + UI and runs the worker in one process; `api` serves API + UI;
+`worker` runs the worker with its own `/healthz`, `/readyz` and `/metrics`.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 import uvicorn
+from fastapi import FastAPI
 
-from byteor_cloud.api.app import create_app
-from byteor_cloud.config import Settings
+from byteor_cloud.api.app import create_app, create_worker_app
+from byteor_cloud.config import DeploymentMode, Settings
 from byteor_cloud.db import migrate
 from byteor_cloud.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
-# In-flight requests get this long to finish after SIGTERM before connections are cut.
+# In-flight requests get this long to finish after SIGTERM before connections are cut;
+# the worker's own grace period (BYTEOR_CLOUD_WORKER_SHUTDOWN_GRACE_S) runs after it.
 GRACEFUL_SHUTDOWN_S = 30
 
 
 def prepare_database(settings: Settings) -> None:
     """The embedded default (SQLite) migrates itself; PostgreSQL is migrated by the operator
-    (`byteor-cloud db upgrade`) so several API processes never race a schema change."""
+    (`byteor-cloud db upgrade`) so several processes never race a schema change."""
     if not settings.uses_postgres:
         migrate.upgrade(settings.effective_database_url, schema=settings.database_schema)
 
 
-def serve_api(settings: Settings) -> None:
-    """Serve API + UI (and, from F2 on, the worker in `combined` mode) until signalled."""
+def _app_for(settings: Settings) -> tuple[FastAPI, tuple[str, int]]:
+    mode = settings.deployment_mode
+    if mode is DeploymentMode.worker:
+        return create_worker_app(settings), settings.worker_address
+    return create_app(settings, run_worker=mode is DeploymentMode.combined), settings.api_address
+
+
+def serve(settings: Settings) -> None:
+    """Run the processes the deployment mode asks for until signalled."""
     configure_logging(settings.log_level)
     prepare_database(settings)
     settings.master_key()  # generate the embedded key now, not inside a request
-    host, port = settings.api_address
-    app = create_app(settings)
+    app, (host, port) = _app_for(settings)
     config = uvicorn.Config(
         app,
         host=host,
@@ -45,9 +58,17 @@ def serve_api(settings: Settings) -> None:
         "serving",
         extra={
             "mode": settings.deployment_mode.value,
-            "url": settings.effective_api_base_url,
+            "address": f"{host}:{port}",
             "database": "postgresql" if settings.uses_postgres else "sqlite",
         },
     )
-    # uvicorn installs SIGTERM/SIGINT handlers: stop accepting, drain, run lifespan shutdown.
+    if settings.deployment_mode is not DeploymentMode.worker:
+        print(
+            f"ByteOr Cloud ({settings.deployment_mode.value}) at "
+            f"{settings.effective_ui_base_url}/ — API reference at /api/docs",
+            file=sys.stderr,
+            flush=True,
+        )
+    # uvicorn installs SIGTERM/SIGINT handlers: stop accepting, drain, run lifespan shutdown
+    # (which stops the worker: running jobs get their grace period, the rest are released).
     uvicorn.Server(config).run()

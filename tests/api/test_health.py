@@ -17,7 +17,10 @@ async def test_healthz_and_readyz_on_a_migrated_database(client: httpx.AsyncClie
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "object_store": "ok"},
+    }
 
 
 async def test_readyz_is_503_when_migrations_are_not_at_head(tmp_path: Path) -> None:
@@ -82,3 +85,19 @@ async def test_page_shell_uses_our_own_css(client: httpx.AsyncClient) -> None:
     css = await client.get("/static/app.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
+
+
+async def test_readyz_is_503_when_the_object_store_is_not_writable(
+    test_db: TestDatabase, database: Database, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the object root should be")
+    settings = test_db.settings(storage_url=f"file://{blocker}")
+    app = create_app(settings, database=database)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["database"] == "ok"
+    assert checks["object_store"] != "ok"

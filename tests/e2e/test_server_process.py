@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def test_ready_on_its_database_and_stops_gracefully(live_server: RunningProcess) -> None:
     response = httpx.get(live_server.base_url + "/readyz", timeout=5)
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok"}
+    assert response.json()["checks"] == {"database": "ok", "object_store": "ok", "worker": "ok"}
     # uvicorn drains, runs the lifespan shutdown, then re-raises the signal it caught so a
     # supervisor sees how the process ended.
     assert live_server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)

@@ -67,12 +67,17 @@ def wait_until_ready(process: RunningProcess, path: str = "/readyz") -> None:
 
 
 def start_server(
-    env: Mapping[str, str], log_dir: Path, *, args: tuple[str, ...] = ("serve",)
+    env: Mapping[str, str],
+    log_dir: Path,
+    *,
+    args: tuple[str, ...] = ("serve",),
+    bind_variable: str = "BYTEOR_CLOUD_API_BIND_ADDR",
+    wait: bool = True,
 ) -> RunningProcess:
-    """Start `byteor-cloud serve` on a free port and wait until /readyz answers 200."""
+    """Start `byteor-cloud ARGS` on a free port and (by default) wait for /readyz 200."""
     port = free_port()
-    log_path = log_dir / f"server-{port}.log"
-    full_env = base_env({**env, "BYTEOR_CLOUD_API_BIND_ADDR": f"127.0.0.1:{port}"})
+    log_path = log_dir / f"{args[0]}-{port}-{time.monotonic_ns()}.log"
+    full_env = base_env({**env, bind_variable: f"127.0.0.1:{port}"})
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [str(VENV_BIN / "byteor-cloud"), *args],
@@ -82,5 +87,26 @@ def start_server(
             stdin=subprocess.DEVNULL,
         )
     running = RunningProcess(process, f"http://127.0.0.1:{port}", log_path)
-    wait_until_ready(running)
+    if wait:
+        wait_until_ready(running)
     return running
+
+
+def start_worker_process(
+    env: Mapping[str, str], log_dir: Path, *, wait: bool = True
+) -> RunningProcess:
+    """Start `byteor-cloud worker` with the test job types loadable from tests/helpers."""
+    tests_dir = str(Path(__file__).resolve().parent.parent)
+    worker_env = {
+        "BYTEOR_CLOUD_JOB_MODULES": "helpers.job_handlers",
+        "BYTEOR_CLOUD_WORKER_POLL_INTERVAL_S": "0.05",
+        "PYTHONPATH": tests_dir,
+        **env,
+    }
+    return start_server(
+        worker_env,
+        log_dir,
+        args=("worker",),
+        bind_variable="BYTEOR_CLOUD_WORKER_BIND_ADDR",
+        wait=wait,
+    )

@@ -84,18 +84,33 @@ def test_models_match_migrations(empty_database: tuple[str, str]) -> None:
 
 
 def test_schema_differences_are_detected(empty_database: tuple[str, str]) -> None:
-    # A database left at base lacks every model table: the check must notice (when any
-    # table exists yet) rather than pass vacuously.
+    # A database left at base lacks every model table: the check must name each of them.
     url, schema = empty_database
     migrate.upgrade(url, schema=schema, revision="base")
     differences = migrate.schema_differences(url, schema=schema)
-    assert len(differences) == len(metadata.sorted_tables)
+    added = {diff[1].name for diff in differences if diff[0] == "add_table"}
+    assert added == {table.name for table in metadata.sorted_tables}
+    assert added  # the schema has tables, so the check is not vacuous
 
 
-def test_postgres_tables_live_in_the_configured_schema(empty_database: tuple[str, str]) -> None:
-    url, schema = empty_database
-    if not url.startswith("postgresql"):
-        pytest.skip("schemas are a PostgreSQL setting")
+@pytest.fixture
+def empty_postgres_schema() -> Iterator[tuple[str, str]]:
+    reason = postgres_available()
+    if reason is not None:
+        if in_ci():
+            pytest.fail(f"PostgreSQL unavailable in CI: {reason}")
+        pytest.skip(reason)
+    url, schema = postgres_database_url(), new_schema_name("mig")
+    try:
+        yield url, schema
+    finally:
+        drop_schema(url, schema)
+
+
+def test_postgres_tables_live_in_the_configured_schema(
+    empty_postgres_schema: tuple[str, str],
+) -> None:
+    url, schema = empty_postgres_schema
     migrate.upgrade(url, schema=schema)
     engine = make_sync_engine(url, schema="public")
     try:
@@ -103,7 +118,7 @@ def test_postgres_tables_live_in_the_configured_schema(empty_database: tuple[str
             names = set(inspect(connection).get_table_names(schema=schema))
     finally:
         engine.dispose()
-    assert "alembic_version" in names
+    assert names == {"alembic_version"} | {table.name for table in metadata.sorted_tables}
 
 
 def test_db_upgrade_and_check_commands(empty_database: tuple[str, str], tmp_path: Path) -> None:

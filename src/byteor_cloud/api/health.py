@@ -7,13 +7,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from byteor_cloud.db.migrate import current_revisions_async
 from byteor_cloud.db.session import Database
+from byteor_cloud.storage import BlobStore, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,29 @@ def database_checks(database: Database, heads: tuple[str, ...]) -> list[NamedChe
         return None
 
     return [NamedCheck("database", reachable_and_migrated)]
+
+
+def store_check(store: BlobStore) -> NamedCheck:
+    """The object store accepts a write, a read-back and a delete."""
+
+    async def writable() -> str | None:
+        try:
+            await store.check_writable()
+        except StorageUnavailable as exc:
+            return exc.reason
+        return None
+
+    return NamedCheck("object_store", writable)
+
+
+def worker_check(app: FastAPI) -> NamedCheck:
+    """The worker loop of this process is running (worker and combined modes)."""
+
+    async def alive() -> str | None:
+        worker = app.state.worker
+        return None if worker is not None and worker.ready else "worker loop not running"
+
+    return NamedCheck("worker", alive)
 
 
 async def _run_check(check: NamedCheck) -> str | None:

@@ -48,13 +48,16 @@ def api() -> None:
     _run_mode(_settings(deployment_mode=DeploymentMode.api))
 
 
-def _run_mode(settings: Settings) -> None:
-    from byteor_cloud.server import serve_api
+@app.command()
+def worker() -> None:
+    """Run the worker process only (deployment mode `worker`)."""
+    _run_mode(_settings(deployment_mode=DeploymentMode.worker))
 
-    if settings.deployment_mode is DeploymentMode.worker:
-        typer.echo("error: the worker service is not available in this build", err=True)
-        raise typer.Exit(2)
-    serve_api(settings)
+
+def _run_mode(settings: Settings) -> None:
+    from byteor_cloud.server import serve
+
+    serve(settings)
 
 
 @db_app.command("upgrade")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +24,6 @@ from byteor_cloud.core.pagination import (
     decode_cursor,
     encode_cursor,
 )
-
-T = TypeVar("T")
 
 
 def _to_cursor_value(value: Any) -> CursorValue:
@@ -52,12 +50,12 @@ def _from_cursor_value(value: CursorValue, column: InstrumentedAttribute[Any]) -
 
 async def paginate(
     session: AsyncSession,
-    statement: Select[tuple[T]],
+    statement: Select[Any],
     *,
     sort_key: Sequence[InstrumentedAttribute[Any]],
     page: PageRequest,
     descending: bool = False,
-) -> Page[T]:
+) -> Page[Any]:
     """One page of `statement` ordered by `sort_key`, whose last column must be unique."""
     key = tuple_(*sort_key)
     if page.cursor is not None:
@@ -66,7 +64,7 @@ async def paginate(
         statement = statement.where(key < after if descending else key > after)
     order = [c.desc() if descending else c.asc() for c in sort_key]
     result = await session.scalars(statement.order_by(*order).limit(page.limit + 1))
-    rows = cast(list[T], list(result.all()))
+    rows = list(result.all())
     next_cursor = None
     if len(rows) > page.limit:
         rows = rows[: page.limit]

@@ -35,9 +35,9 @@ class Database:
         async with factory() as session:
             try:
                 yield session
-                if readonly:
-                    await session.rollback()
-                else:
+                # A read-only transaction is simply closed: the connection goes back to the
+                # pool rolled back, and loaded objects stay readable (no expiry).
+                if not readonly:
                     await session.commit()
             except BaseException:
                 await session.rollback()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from byteor_cloud.api.deps import require_json_body
 from byteor_cloud.api.schemas import ERROR_RESPONSES
+from byteor_cloud.api.v1 import admin_jobs
 
 
 def build_api_router() -> APIRouter:
@@ -15,4 +16,5 @@ def build_api_router() -> APIRouter:
         dependencies=[Depends(require_json_body)],
         responses=ERROR_RESPONSES,
     )
+    router.include_router(admin_jobs.router)
     return router
