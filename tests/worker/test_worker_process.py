@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -40,10 +41,11 @@ async def test_every_job_succeeds_exactly_once_while_the_worker_is_killed(
     while kills < KILLS:
         worker = start_worker_process(env, tmp_path, wait=False)
         started_before = await count_rows(effects, "job_starts")
-        # Kill only once this incarnation is mid-flow: it has started jobs of its own.
-        for _ in range(600):
-            if await count_rows(effects, "job_starts") > started_before:
-                break
+        # Kill only once this incarnation is mid-flow: it has started jobs of its own
+        # (a loaded machine can take many seconds to start a Python process).
+        deadline = time.monotonic() + 90
+        while await count_rows(effects, "job_starts") <= started_before:
+            assert time.monotonic() < deadline, f"worker started no job:\n{worker.log()}"
             await asyncio.sleep(0.02)
         await asyncio.sleep(rng.uniform(0.0, 0.4))
         worker.stop(signal.SIGKILL)
