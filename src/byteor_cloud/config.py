@@ -113,6 +113,21 @@ class Settings(BaseSettings):
         (),
         description="Extra comma-separated modules exposing register(registry): job plug-ins",
     )
+    rate_limit_people_per_min: int = Field(
+        600, ge=1, description="Requests per minute per person or API key credential"
+    )
+    rate_limit_agents_per_min: int = Field(
+        240, ge=1, description="Requests per minute per agent credential"
+    )
+    rate_limit_artifact_uploads_per_min: int = Field(
+        30, ge=1, description="Artifact uploads per minute per agent"
+    )
+    rate_limit_enrollment_per_min: int = Field(
+        10, ge=1, description="Agent enrollments per minute per environment"
+    )
+    rate_limit_sign_in_per_min: int = Field(
+        20, ge=1, description="Sign-in attempts per minute per client address"
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -316,3 +316,116 @@ async def test_sweep_keeps_objects(harness: Harness) -> None:
 
     assert removed == 0
     assert harness.leftovers() == ["keep/me"]
+
+
+# -- delete_prefix ------------------------------------------------------------------------
+
+TENANT_KEYS = [
+    "orgs/A/projects/p1/environments/e1/specs/s.kv",
+    "orgs/A/projects/p1/environments/e2/bundle.tar.gz",
+    "orgs/A/projects/p2/artifacts/x",
+    "orgs/A/top",
+]
+NEIGHBOUR_KEYS = [
+    "orgs/AB/projects/p1/environments/e1/specs/s.kv",
+    "orgs/AB/top",
+    "orgs/A.old/top",
+    "orgs/B/projects/p1/x",
+    "orgsA/top",
+    "other/orgs/A/x",
+]
+
+
+async def put_all(store: BlobStore, keys: list[str], *, at_once: int = 32) -> None:
+    limiter = anyio.CapacityLimiter(at_once)
+
+    async def put(key: str) -> None:
+        async with limiter:
+            await store.put_bytes(key, key.encode())
+
+    async with anyio.create_task_group() as tasks:
+        for key in keys:
+            tasks.start_soon(put, key)
+
+
+async def test_delete_prefix_deletes_exactly_the_objects_under_it(harness: Harness) -> None:
+    await put_all(harness.store, TENANT_KEYS + NEIGHBOUR_KEYS)
+
+    removed = await harness.store.delete_prefix("orgs/A/")
+
+    assert removed == len(TENANT_KEYS)
+    assert harness.leftovers() == sorted(NEIGHBOUR_KEYS)
+    for key in TENANT_KEYS:
+        assert not await harness.store.exists(key)
+    assert await harness.store.read_bytes("orgs/AB/top", max_bytes=100) == b"orgs/AB/top"
+
+
+async def test_delete_prefix_is_idempotent(harness: Harness) -> None:
+    await put_all(harness.store, TENANT_KEYS + NEIGHBOUR_KEYS)
+
+    assert await harness.store.delete_prefix("orgs/A/") == len(TENANT_KEYS)
+    assert await harness.store.delete_prefix("orgs/A/") == 0
+    assert harness.leftovers() == sorted(NEIGHBOUR_KEYS)
+
+
+async def test_delete_prefix_of_a_project_or_environment_keeps_the_rest(
+    harness: Harness,
+) -> None:
+    await put_all(harness.store, TENANT_KEYS)
+
+    assert await harness.store.delete_prefix("orgs/A/projects/p1/environments/e1/") == 1
+    assert await harness.store.delete_prefix("orgs/A/projects/p1/") == 1
+    assert harness.leftovers() == ["orgs/A/projects/p2/artifacts/x", "orgs/A/top"]
+
+
+async def test_delete_prefix_with_nothing_under_it_returns_zero(harness: Harness) -> None:
+    assert await harness.store.delete_prefix("orgs/A/") == 0  # not even a root yet, locally
+
+    await harness.store.put_bytes("orgs/A/top", b"x")
+
+    assert await harness.store.delete_prefix("orgs/Z/") == 0
+    assert await harness.store.delete_prefix("orgs/A/top/") == 0  # an object, not a folder
+    assert await harness.store.delete_prefix("orgs/A/t/") == 0
+    assert harness.leftovers() == ["orgs/A/top"]
+
+
+INVALID_PREFIXES = [
+    "orgs/A",  # no trailing slash: would match orgs/AB/... too
+    "",
+    "/",
+    "//",
+    "/orgs/A/",
+    "orgs//A/",
+    "orgs/A//",
+    "../",
+    "orgs/../A/",
+    "./",
+    "orgs/./A/",
+    ".byteor-probe/",
+    "orgs/.byteor-tmp-x/",
+    "orgs/A b/",
+    "orgs\\A/",
+    "a" * (MAX_KEY_LENGTH + 1) + "/",
+]
+
+
+async def test_delete_prefix_rejects_invalid_prefixes(harness: Harness) -> None:
+    # One test looping, not one per prefix: each S3 store costs a client (the reasons
+    # are checked one by one in test_storage_keys.py).
+    await harness.store.put_bytes("orgs/A/top", b"x")
+
+    for prefix in INVALID_PREFIXES:
+        with pytest.raises(InvalidBlobKey):
+            await harness.store.delete_prefix(prefix)
+
+    assert harness.leftovers() == ["orgs/A/top"]
+
+
+async def test_delete_prefix_goes_past_one_listing_page(harness: Harness) -> None:
+    # Over 1000: more than one ListObjectsV2 page and DeleteObjects batch on S3.
+    many = [f"orgs/A/projects/p{n % 3}/blobs/b{n:04d}" for n in range(1100)]
+    await put_all(harness.store, [*many, "orgs/AB/top"])
+
+    assert await harness.store.delete_prefix("orgs/A/") == len(many)
+    assert await harness.store.delete_prefix("orgs/A/") == 0
+    assert harness.leftovers() == ["orgs/AB/top"]

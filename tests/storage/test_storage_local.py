@@ -247,3 +247,99 @@ async def test_a_fifo_under_a_key_is_not_a_blob_and_does_not_hang(
         with pytest.raises(BlobNotFound):
             await local_harness.store.open_stream("pipe")
         assert not await local_harness.store.exists("pipe")
+
+
+# -- delete_prefix ------------------------------------------------------------------------
+
+
+async def test_delete_prefix_does_not_follow_links_under_the_prefix(
+    local_harness: LocalHarness, outside: Path
+) -> None:
+    store, root = local_harness.store, local_harness.root
+    await store.put_bytes("orgs/A/p/k", b"x")
+    await store.put_bytes("orgs/A/q/k", b"x")
+    await store.put_bytes("orgs/B/k", b"other tenant")
+    (root / "orgs" / "A" / "out").symlink_to(outside, target_is_directory=True)
+    (root / "orgs" / "A" / "p" / "leak").symlink_to(outside / "secret")
+    (root / "orgs" / "A" / "q" / "alias").symlink_to(root / "orgs" / "B", target_is_directory=True)
+
+    removed = await store.delete_prefix("orgs/A/")
+
+    assert removed == 2  # the links are not objects: skipped, neither followed nor removed
+    assert sorted(os.listdir(outside)) == ["secret"]
+    assert (outside / "secret").read_bytes() == b"not yours"
+    assert await store.read_bytes("orgs/B/k", max_bytes=100) == b"other tenant"
+    assert (root / "orgs" / "A" / "out").is_symlink()
+    assert (root / "orgs" / "A" / "p" / "leak").is_symlink()
+    assert os.listdir(root / "orgs" / "A" / "q") == ["alias"]  # so that folder stays
+    # (leftovers() lists the file link, not the two links to folders checked above.)
+    assert local_harness.leftovers() == ["orgs/A/p/leak", "orgs/B/k"]
+    assert await store.delete_prefix("orgs/A/") == 0
+
+
+async def test_delete_prefix_refuses_a_linked_prefix_or_path(
+    local_harness: LocalHarness, outside: Path
+) -> None:
+    store, root = local_harness.store, local_harness.root
+    await store.put_bytes("orgs/B/k", b"x")
+    await store.put_bytes("real/A/k", b"x")
+    (root / "orgs" / "out").symlink_to(outside, target_is_directory=True)
+    (root / "orgs" / "alias").symlink_to(root / "orgs" / "B", target_is_directory=True)
+    (root / "linked").symlink_to(root / "real", target_is_directory=True)
+
+    for prefix in ("orgs/out/", "orgs/alias/", "linked/A/", "linked/"):
+        with pytest.raises(InvalidBlobKey):
+            await store.delete_prefix(prefix)
+
+    assert sorted(os.listdir(outside)) == ["secret"]
+    assert local_harness.leftovers() == ["orgs/B/k", "real/A/k"]  # the links are folders
+
+
+async def test_delete_prefix_removes_emptied_folders_only_under_the_prefix(
+    local_harness: LocalHarness,
+) -> None:
+    store, root = local_harness.store, local_harness.root
+    await store.put_bytes("orgs/A/projects/p1/environments/e1/k", b"x")
+    await store.put_bytes("orgs/A/projects/p2/k", b"x")
+    (root / "orgs" / "A" / "projects" / "p3").mkdir()  # already empty
+
+    assert await store.delete_prefix("orgs/A/") == 2
+
+    assert not (root / "orgs" / "A").exists()
+    assert (root / "orgs").is_dir()  # above the prefix: left for other tenants' puts
+    await store.put_bytes("orgs/A/projects/p1/k", b"again")  # the tenant's key space still works
+    assert local_harness.leftovers() == ["orgs/A/projects/p1/k"]
+
+
+async def test_delete_prefix_leaves_reserved_and_foreign_files(
+    local_harness: LocalHarness,
+) -> None:
+    store, root = local_harness.store, local_harness.root
+    await store.put_bytes("orgs/A/p/k", b"x")
+    await store.put_bytes("orgs/A/q/k", b"x")
+    folder = root / "orgs" / "A" / "p"
+    (folder / f"{TEMP_PREFIX}in-progress").write_bytes(b"a write still running")
+    (folder / ".hidden").mkdir()
+    (folder / ".hidden" / "k").write_bytes(b"x")
+    (folder / "not a key").write_bytes(b"x")
+    os.mkfifo(folder / "pipe")
+
+    with anyio.fail_after(5):
+        assert await store.delete_prefix("orgs/A/") == 2
+
+    assert local_harness.leftovers() == [
+        f"orgs/A/p/{TEMP_PREFIX}in-progress",
+        "orgs/A/p/.hidden/k",
+        "orgs/A/p/not a key",
+        "orgs/A/p/pipe",
+    ]
+    assert not (root / "orgs" / "A" / "q").exists()
+    # The sweep still owns temp files, and clears this one once it is old.
+    assert await store.sweep_incomplete_writes(older_than=timedelta(0)) == 1
+
+
+async def test_delete_prefix_over_an_object_deletes_nothing(local_harness: LocalHarness) -> None:
+    await local_harness.store.put_bytes("orgs/A", b"x")
+
+    assert await local_harness.store.delete_prefix("orgs/A/") == 0
+    assert local_harness.leftovers() == ["orgs/A"]

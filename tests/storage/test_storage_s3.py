@@ -6,14 +6,17 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
-from byteor_cloud.storage import StorageUnavailable
-from byteor_cloud.storage.s3 import MIN_PART_SIZE, S3BlobStore
+from byteor_cloud.storage import StorageError, StorageUnavailable
+from byteor_cloud.storage import s3 as s3_module
+from byteor_cloud.storage.s3 import DELETE_BATCH_SIZE, MIN_PART_SIZE, S3BlobStore
 
 if TYPE_CHECKING:
     from .conftest import S3Harness, S3Stores
@@ -106,3 +109,80 @@ async def test_sweep_aborts_stale_uploads_and_probes(s3_harness: S3Harness) -> N
 
     await s3_harness.store.sweep_incomplete_writes(older_than=timedelta(0))
     assert s3_harness.leftovers() == ["kept"]
+
+
+async def test_delete_prefix_lists_and_deletes_in_bounded_batches(
+    s3_harness: S3Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real size (1000, S3's limit for both calls) takes ~1100 objects to cross: the
+    # behavioural suite does that; here a small batch shows the paging itself, cheaply.
+    assert DELETE_BATCH_SIZE == 1000
+    monkeypatch.setattr(s3_module, "DELETE_BATCH_SIZE", 10)
+    page_sizes: list[int] = []
+    batches: list[int] = []
+
+    def on_list(params: dict[str, Any], **_: Any) -> None:
+        page_sizes.append(params["MaxKeys"])
+
+    def on_delete(params: dict[str, Any], **_: Any) -> None:
+        batches.append(len(params["Delete"]["Objects"]))
+
+    events = s3_harness.store._client.meta.events
+    events.register("provide-client-params.s3.ListObjectsV2", on_list)
+    events.register("provide-client-params.s3.DeleteObjects", on_delete)
+    for n in range(25):
+        await s3_harness.store.put_bytes(f"orgs/A/b{n:02d}", b"x")
+
+    assert await s3_harness.store.delete_prefix("orgs/A/") == 25
+
+    assert page_sizes == [10, 10, 10]
+    assert batches == [10, 10, 5]
+    assert s3_harness.leftovers() == []
+
+
+async def test_delete_prefix_leaves_objects_outside_the_key_grammar(
+    s3_harness: S3Harness,
+) -> None:
+    # S3 lets another tool write any name under our prefix; only blobs are ours to purge.
+    bucket, prefix = s3_harness.server.bucket, s3_harness.prefix
+    for name in ("orgs/A/.byteor-tmp-x", "orgs/A/sub/.hidden", "orgs/A/bad name"):
+        s3_harness.admin.put_object(Bucket=bucket, Key=f"{prefix}/{name}", Body=b"x")
+    await s3_harness.store.put_bytes("orgs/A/sub/blob", b"x")
+
+    assert await s3_harness.store.delete_prefix("orgs/A/") == 1
+    assert s3_harness.leftovers() == [
+        "orgs/A/.byteor-tmp-x",
+        "orgs/A/bad name",
+        "orgs/A/sub/.hidden",
+    ]
+
+
+async def test_delete_prefix_keeps_an_object_named_like_the_folder(
+    s3_harness: S3Harness,
+) -> None:
+    # Unlike a directory, S3 can hold both `orgs/A` and `orgs/A/x`; only the second is
+    # under the prefix `orgs/A/`.
+    await s3_harness.store.put_bytes("orgs/A", b"x")
+    await s3_harness.store.put_bytes("orgs/A/x", b"x")
+
+    assert await s3_harness.store.delete_prefix("orgs/A/") == 1
+    assert s3_harness.leftovers() == ["orgs/A"]
+
+
+async def test_delete_prefix_reports_objects_s3_refused_to_delete(s3_harness: S3Harness) -> None:
+    await s3_harness.store.put_bytes("orgs/A/x", b"x")
+    await s3_harness.store.put_bytes("orgs/A/y", b"x")
+
+    def refuse(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        key = f"{s3_harness.prefix}/orgs/A/x"
+        error = {"Key": key, "Code": "AccessDenied", "Message": "Access Denied"}
+        return AWSResponse("http://s3", 200, HTTPHeaders(), None), {"Errors": [error]}
+
+    s3_harness.store._client.meta.events.register("before-call.s3.DeleteObjects", refuse)
+
+    with pytest.raises(StorageUnavailable) as caught:
+        await s3_harness.store.delete_prefix("orgs/A/")
+
+    assert isinstance(caught.value, StorageError)
+    assert "AccessDenied" in caught.value.reason
+    assert s3_harness.leftovers() == ["orgs/A/x", "orgs/A/y"]  # the call never reached S3

@@ -14,7 +14,10 @@ from byteor_cloud import __version__
 from byteor_cloud.api import health
 from byteor_cloud.api.edge import BodyLimit, EdgeMiddleware
 from byteor_cloud.api.errors import install_error_handlers
+from byteor_cloud.api.idempotency import install_idempotency
 from byteor_cloud.api.metrics import HttpMetrics
+from byteor_cloud.api.ratelimit import close_rate_limiting, install_rate_limiting
+from byteor_cloud.api.signin import install_sign_in
 from byteor_cloud.api.v1 import build_api_router
 from byteor_cloud.config import Settings
 from byteor_cloud.db.migrate import script_heads
@@ -53,6 +56,7 @@ def _base_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(close_rate_limiting, app)
             for resource in owned:
                 stack.push_async_callback(
                     resource.dispose if isinstance(resource, Database) else resource.aclose
@@ -106,9 +110,14 @@ def create_app(
         docs_url=DOCS_URL,
         redoc_url=None,
     )
+    install_rate_limiting(app, settings)
+    install_sign_in(app, settings)
+    install_idempotency(app, settings)
+    http_metrics = HttpMetrics(app.state.metrics_registry)
+    app.state.auth_metrics = http_metrics.auth_outcomes
     app.add_middleware(
         EdgeMiddleware,
-        metrics=HttpMetrics(app.state.metrics_registry),
+        metrics=http_metrics,
         default_max_body=settings.max_request_body_bytes,
         body_limits=tuple(body_limits),
         routes=lambda: app.routes,

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from byteor_cloud.api.errors import envelope
 from byteor_cloud.api.metrics import HttpMetrics
+from byteor_cloud.api.ratelimit import rate_limit_headers
 from byteor_cloud.logs import request_id_var
 
 log = logging.getLogger("byteor_cloud.access")
@@ -140,6 +141,10 @@ class EdgeMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                # X-RateLimit-* of a rate-limited request (api/ratelimit.py `enforce` keeps
+                # its decision in the request state): added here so they ride on every
+                # response, errors and the 429 included, not only on a route's success.
+                headers.extend(rate_limit_headers(scope.get("state")))
                 message = {**message, "headers": headers}
             await send(message)
 

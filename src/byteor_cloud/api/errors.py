@@ -80,8 +80,65 @@ def error_response(
     return JSONResponse(envelope(code, message, details), status_code=status, headers=headers)
 
 
-async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _record_failure(request: Request, exc: errors.DomainError) -> None:
+    """Write what an authentication or authorization failure leaves behind.
+
+    The request's own transaction has rolled back, so this uses one of its own: a member's
+    denial goes into the org's audit chain; a non-member's or an unauthenticated caller's
+    failure into the instance security log. A failure to record is logged, never raised.
+    """
+    from byteor_cloud.audit import service as audit
+    from byteor_cloud.tenancy.authz import Denied, NotVisible
+
+    if not isinstance(exc, Denied | NotVisible | errors.Unauthenticated):
+        return
+    database = getattr(request.app.state, "database", None)
+    if database is None:
+        return
+    principal = getattr(request.state, "principal", None)
+    metrics = getattr(request.app.state, "auth_metrics", None)
+    try:
+        async with database.transaction() as session:
+            if isinstance(exc, Denied):
+                target = audit.AuditTarget(
+                    exc.org_id,
+                    "permission",
+                    exc.permission.value,
+                    project_id=exc.project_id,
+                    environment_id=exc.environment_id,
+                )
+                await audit.record(
+                    session,
+                    exc.principal,
+                    "authz.denied",
+                    target,
+                    outcome="denied",
+                    details={"method": request.method, "path": request.url.path},
+                )
+            else:
+                await audit.security_event(
+                    session,
+                    "authz.not_member" if isinstance(exc, NotVisible) else "auth.failed",
+                    principal=principal,
+                    client_address=request.client.host if request.client else None,
+                    method=request.method,
+                    path=request.url.path,
+                    details={"code": exc.code},
+                )
+        if metrics is not None:
+            outcome = (
+                "denied"
+                if isinstance(exc, Denied)
+                else ("not_member" if isinstance(exc, NotVisible) else "failed")
+            )
+            metrics.labels(outcome).inc()
+    except Exception:
+        log.exception("could not record an auth failure")
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
+    await _record_failure(request, exc)
     headers = None
     if isinstance(exc, errors.RateLimited):
         headers = {"Retry-After": str(exc.retry_after_s)}

@@ -26,6 +26,13 @@ class HttpMetrics:
             registry=registry,
         )
 
+        self.auth_outcomes = Counter(
+            "byteor_auth_outcomes",
+            "Authentication and authorization outcomes (authenticated, failed, not_member, denied)",
+            ["outcome"],
+            registry=registry,
+        )
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)

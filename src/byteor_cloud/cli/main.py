@@ -9,6 +9,7 @@ import typer
 from sqlalchemy.exc import DBAPIError
 
 from byteor_cloud import __version__
+from byteor_cloud.cli.admin import admin_app, audit_app
 from byteor_cloud.cli.spec import app as spec_app
 from byteor_cloud.config import DeploymentMode, Settings, SettingsError, load_settings
 
@@ -20,6 +21,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database schema commands.")
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(audit_app, name="audit")
 app.add_typer(spec_app, name="spec", help="Offline pipeline-plan tools (validate, hash, …).")
 
 

@@ -6,7 +6,7 @@ from byteor_cloud.config import Settings
 from byteor_cloud.jobs.registry import JobRegistry, load_handler_modules
 
 # Each context with jobs adds its `jobs` module here.
-BUILTIN_JOB_MODULES = ("byteor_cloud.storage.jobs",)
+BUILTIN_JOB_MODULES = ("byteor_cloud.storage.jobs", "byteor_cloud.tenancy.jobs")
 
 
 def build_registry(settings: Settings) -> JobRegistry:

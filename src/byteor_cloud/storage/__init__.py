@@ -18,7 +18,7 @@ from byteor_cloud.storage.base import (
     StoredBlob,
 )
 from byteor_cloud.storage.factory import open_blob_store
-from byteor_cloud.storage.keys import MAX_KEY_LENGTH, validate_key
+from byteor_cloud.storage.keys import MAX_KEY_LENGTH, validate_key, validate_prefix
 from byteor_cloud.storage.local import LocalBlobStore
 
 __all__ = [
@@ -37,4 +37,5 @@ __all__ = [
     "StoredBlob",
     "open_blob_store",
     "validate_key",
+    "validate_prefix",
 ]

@@ -207,6 +207,17 @@ class BlobStore(Protocol):
         """Remove the object; deleting a missing key is not an error."""
         ...
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with `prefix`; returns how many were deleted.
+
+        The prefix is a valid key followed by `/` (`keys.validate_prefix`), so `orgs/A/`
+        never matches `orgs/AB/...`; anything else raises `InvalidBlobKey`. Idempotent (a
+        second call returns 0); never touches the store's own reserved dot-files; never
+        follows a link out of the root (local); streams the listing so memory stays
+        bounded however many objects there are.
+        """
+        ...
+
     async def check_writable(self) -> None:
         """Write, read back and delete a probe object; raises `StorageUnavailable`."""
         ...

@@ -5,6 +5,9 @@ may not be empty, may not start with a dot (which also rules out `.` and `..`; t
 namespace belongs to the store's own temporary and probe files, so no key can collide
 with them or be swept as one), and are at most 255 characters (a file name on every
 common filesystem). A key is at most 512 characters.
+
+A key prefix (for `delete_prefix`) is a valid key followed by `/`, so `orgs/A/` names the
+folder `orgs/A` and never matches `orgs/AB/...`.
 """
 
 from __future__ import annotations
@@ -33,25 +36,51 @@ def validate_key(key: object) -> str:
     """Return the key unchanged if it is valid, else raise `InvalidBlobKey` saying why."""
     if not isinstance(key, str):
         raise InvalidBlobKey(f"blob key must be a string, not {type(key).__name__}")
-    shown = repr(key if len(key) <= 80 else key[:77] + "...")
-    if not key:
-        raise InvalidBlobKey("blob key is empty")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidBlobKey(f"blob key {shown} is longer than {MAX_KEY_LENGTH} characters")
-    if key.startswith("/"):
-        raise InvalidBlobKey(f"blob key {shown} is absolute; keys are relative")
-    for segment in key.split("/"):
-        if not segment:
-            raise InvalidBlobKey(f"blob key {shown} has an empty segment")
-        if segment in {".", ".."}:
-            raise InvalidBlobKey(f"blob key {shown} has a {segment!r} segment")
-        if segment.startswith("."):
-            raise InvalidBlobKey(f"blob key {shown} has a segment starting with '.'")
-        if len(segment) > MAX_SEGMENT_LENGTH:
-            raise InvalidBlobKey(f"blob key {shown} has a segment over {MAX_SEGMENT_LENGTH}")
-        if not _SEGMENT.fullmatch(segment):
-            raise InvalidBlobKey(f"blob key {shown} has characters outside [A-Za-z0-9._-]")
+    _check_path(key, what="blob key", shown=_shown(key))
     return key
+
+
+def validate_prefix(prefix: object) -> str:
+    """Return the key prefix unchanged if it is a valid key followed by `/`, else raise
+    `InvalidBlobKey` saying why (an empty prefix, one naming the whole store, is refused)."""
+    if not isinstance(prefix, str):
+        raise InvalidBlobKey(f"blob key prefix must be a string, not {type(prefix).__name__}")
+    shown = _shown(prefix)
+    if prefix in {"", "/"}:
+        raise InvalidBlobKey(f"blob key prefix {shown} is empty: it would name the whole store")
+    if not prefix.endswith("/"):
+        raise InvalidBlobKey(f"blob key prefix {shown} does not end with '/'")
+    _check_path(prefix[:-1], what="blob key prefix", shown=shown)
+    return prefix
+
+
+def is_key_segment(name: str) -> bool:
+    """Whether `name` may be one segment of a key (false for every reserved dot-name)."""
+    return len(name) <= MAX_SEGMENT_LENGTH and _SEGMENT.fullmatch(name) is not None
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def _check_path(path: str, *, what: str, shown: str) -> None:
+    if not path:
+        raise InvalidBlobKey(f"{what} is empty")
+    if len(path) > MAX_KEY_LENGTH:
+        raise InvalidBlobKey(f"{what} {shown} is longer than {MAX_KEY_LENGTH} characters")
+    if path.startswith("/"):
+        raise InvalidBlobKey(f"{what} {shown} is absolute; keys are relative")
+    for segment in path.split("/"):
+        if not segment:
+            raise InvalidBlobKey(f"{what} {shown} has an empty segment")
+        if segment in {".", ".."}:
+            raise InvalidBlobKey(f"{what} {shown} has a {segment!r} segment")
+        if segment.startswith("."):
+            raise InvalidBlobKey(f"{what} {shown} has a segment starting with '.'")
+        if len(segment) > MAX_SEGMENT_LENGTH:
+            raise InvalidBlobKey(f"{what} {shown} has a segment over {MAX_SEGMENT_LENGTH}")
+        if not _SEGMENT.fullmatch(segment):
+            raise InvalidBlobKey(f"{what} {shown} has characters outside [A-Za-z0-9._-]")
 
 
 def new_probe_key() -> str:

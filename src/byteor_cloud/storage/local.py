@@ -8,6 +8,10 @@ relative to the parent's descriptor, so no symbolic link inside the root is ever
 Atomicity: a put writes `.byteor-tmp-<random>` in the key's directory, fsyncs it, renames
 it over the key with `os.replace` and fsyncs the directory. A crash leaves at worst a
 temporary file that is never visible as a key; `sweep_incomplete_writes` removes it.
+
+Prefix deletes walk the prefix's folder by descriptor too (`os.scandir` on an `O_NOFOLLOW`
+descriptor, one folder at a time): links found there are skipped, never followed or
+removed, and the store's dot-files are left alone.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import secrets
 import stat
@@ -44,7 +49,16 @@ from byteor_cloud.storage.base import (
     StorageUnavailable,
     StoredBlob,
 )
-from byteor_cloud.storage.keys import PROBE_DIR, TEMP_PREFIX, new_probe_key, validate_key
+from byteor_cloud.storage.keys import (
+    PROBE_DIR,
+    TEMP_PREFIX,
+    is_key_segment,
+    new_probe_key,
+    validate_key,
+    validate_prefix,
+)
+
+logger = logging.getLogger(__name__)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO planted under a key must not hang a worker thread.
@@ -71,6 +85,31 @@ def _is_symlink(dir_fd: int, name: str) -> bool:
         return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
     except OSError:
         return False
+
+
+def _unlink_object(dir_fd: int, name: str) -> bool:
+    """Unlink a file (a link itself, never its target); False if nothing or a folder is there."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+    except PermissionError:
+        # Linux answers EPERM, not EISDIR, when unlinking a folder: not an object.
+        if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            return False
+        raise
+    return True
+
+
+def _remove_if_empty(dir_fd: int, name: str) -> bool:
+    """Remove the folder if it is empty; False if it is not (or is gone, or is no folder)."""
+    try:
+        os.rmdir(name, dir_fd=dir_fd)  # never follows a link: rmdir of a link is ENOTDIR
+    except OSError as exc:
+        if exc.errno in {errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR}:
+            return False
+        raise
+    return True
 
 
 class _PendingWrite:
@@ -188,6 +227,10 @@ class LocalBlobStore:
     async def delete(self, key: str) -> None:
         validate_key(key)
         await anyio.to_thread.run_sync(self._delete, key)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        validate_prefix(prefix)
+        return await anyio.to_thread.run_sync(self._delete_prefix, prefix)
 
     async def check_writable(self) -> None:
         key = new_probe_key()
@@ -354,16 +397,82 @@ class LocalBlobStore:
             except FileNotFoundError:
                 return
             try:
-                os.unlink(name, dir_fd=dir_fd)  # removes a link itself, never its target
-                os.fsync(dir_fd)
-            except (FileNotFoundError, IsADirectoryError):
-                pass
-            except PermissionError:
-                # Linux answers EPERM, not EISDIR, when unlinking a folder: not an object.
-                if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-                    raise
+                if _unlink_object(dir_fd, name):
+                    os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+    def _delete_prefix(self, prefix: str) -> int:
+        """Purge the prefix's folder, then remove it if that left it empty."""
+        folder_key = prefix.removesuffix("/")
+        with _os_errors(f"delete under {prefix!r}"):
+            try:
+                # Validates the path to the folder: a link on the way is `InvalidBlobKey`.
+                parent_fd, name = self._open_parent(folder_key, create=False)
+            except FileNotFoundError:
+                return 0
+            try:
+                try:
+                    folder_fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP or _is_symlink(parent_fd, name):
+                        raise InvalidBlobKey(
+                            f"blob key prefix {prefix!r} is a symbolic link"
+                        ) from exc
+                    if exc.errno in {errno.ENOENT, errno.ENOTDIR}:
+                        return 0  # nothing there, or an object rather than a folder
+                    raise
+                try:
+                    removed = self._purge_folder(folder_fd, prefix)
+                finally:
+                    os.close(folder_fd)
+                if _remove_if_empty(parent_fd, name):
+                    os.fsync(parent_fd)
+                return removed
+            finally:
+                os.close(parent_fd)
+
+    def _purge_folder(self, folder_fd: int, key_prefix: str) -> int:
+        """Delete the objects in the open folder and below, and the folders this empties.
+
+        Streams the folder's entries (memory stays at one entry per level, whatever the
+        count); links are skipped, never followed; names no key can have, including the
+        store's own dot-files (a write in progress), are left alone.
+        """
+        removed = 0
+        changed = False
+        with os.scandir(folder_fd) as entries:
+            for entry in entries:
+                name = entry.name
+                if not is_key_segment(name):
+                    continue
+                if entry.is_symlink():
+                    logger.warning(
+                        "delete_prefix skipped %r: a symbolic link, not an object",
+                        key_prefix + name,
+                    )
+                elif entry.is_dir(follow_symlinks=False):
+                    removed += self._purge_subfolder(folder_fd, name, f"{key_prefix}{name}/")
+                    changed |= _remove_if_empty(folder_fd, name)
+                elif entry.is_file(follow_symlinks=False) and _unlink_object(folder_fd, name):
+                    removed += 1
+                    changed = True
+        if changed:
+            os.fsync(folder_fd)
+        return removed
+
+    def _purge_subfolder(self, parent_fd: int, name: str, key_prefix: str) -> int:
+        try:
+            folder_fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            # Gone, or swapped for a file or a link since it was listed: not followed.
+            if exc.errno in {errno.ENOENT, errno.ENOTDIR, errno.ELOOP}:
+                return 0
+            raise
+        try:
+            return self._purge_folder(folder_fd, key_prefix)
+        finally:
+            os.close(folder_fd)
 
     def _sweep(self, cutoff: float) -> int:
         removed = 0

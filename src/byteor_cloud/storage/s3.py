@@ -4,6 +4,8 @@ A put of up to one part (8 MiB by default) is a single PutObject, which S3 makes
 only when complete. A larger one is a multipart upload whose parts are sent as they fill,
 so memory stays at about one part; any failure, cancellation or overflow aborts the upload,
 and S3 shows nothing until CompleteMultipartUpload. Reads stream the response body.
+A prefix delete lists a page of at most 1000 keys at a time and deletes each page with one
+DeleteObjects call, so memory stays at one page.
 
 boto3 clients are thread-safe; every call runs in a worker thread.
 """
@@ -15,7 +17,7 @@ import functools
 import hashlib
 import logging
 import secrets
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Iterator
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,15 +46,20 @@ from byteor_cloud.storage.base import (
     BlobInfo,
     BlobNotFound,
     BlobStream,
+    InvalidBlobKey,
     StorageError,
     StorageUnavailable,
     StoredBlob,
 )
-from byteor_cloud.storage.keys import PROBE_DIR, new_probe_key, validate_key
+from byteor_cloud.storage.keys import PROBE_DIR, new_probe_key, validate_key, validate_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from mypy_boto3_s3.type_defs import (
+        CompletedPartTypeDef,
+        ListObjectsV2OutputTypeDef,
+        ObjectIdentifierTypeDef,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +67,7 @@ T = TypeVar("T")
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+DELETE_BATCH_SIZE = 1000  # S3's limit for both a ListObjectsV2 page and a DeleteObjects call
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES = frozenset(
@@ -201,6 +209,26 @@ class S3BlobStore:
         validate_key(key)
         await self._delete(key)
 
+    async def delete_prefix(self, prefix: str) -> int:
+        validate_prefix(prefix)
+        listing = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket,
+            Prefix=self.object_key(prefix),
+            PaginationConfig={"PageSize": DELETE_BATCH_SIZE},
+        )
+        # One page per worker-thread hop: cancellable between pages, one page in memory.
+        pages: Iterator[ListObjectsV2OutputTypeDef] = iter(listing)
+        removed = 0
+        while (page := await self._run(functools.partial(next, pages, None), key=None)) is not None:
+            batch: list[ObjectIdentifierTypeDef] = [
+                {"Key": item["Key"]}
+                for item in page.get("Contents", [])
+                if self._holds_blob(item["Key"])
+            ]
+            if batch:
+                removed += await self._run(functools.partial(self._delete_batch, batch), key=None)
+        return removed
+
     async def check_writable(self) -> None:
         key = new_probe_key()
         payload = secrets.token_bytes(32)
@@ -261,6 +289,36 @@ class S3BlobStore:
         # S3 itself answers 204 for a missing key; some compatible servers say NoSuchKey.
         with contextlib.suppress(BlobNotFound):
             await self._run(delete, key=key)
+
+    def _holds_blob(self, object_key: str) -> bool:
+        """Whether the S3 object under our prefix is a blob (its key in the grammar), not a
+        reserved dot-name or something another tool wrote."""
+        key = object_key.removeprefix(f"{self._prefix}/") if self._prefix else object_key
+        try:
+            validate_key(key)
+        except InvalidBlobKey:
+            return False
+        return True
+
+    def _delete_batch(self, batch: list[ObjectIdentifierTypeDef]) -> int:
+        """Delete up to 1000 objects in one call; how many went. Raises ClientError (for
+        `_run` to translate) if S3 refused any but already-missing ones."""
+        response = self._client.delete_objects(
+            Bucket=self._bucket, Delete={"Objects": batch, "Quiet": True}
+        )
+        errors = response.get("Errors", [])
+        refused = [error for error in errors if error.get("Code") not in _MISSING_KEY_CODES]
+        if refused:
+            first = refused[0]
+            message = (
+                f"{len(refused)} of {len(batch)} objects not deleted; "
+                f"{first.get('Key', '?')!r}: {first.get('Message', '')}"
+            )
+            raise ClientError(
+                {"Error": {"Code": first.get("Code", "unknown"), "Message": message}},
+                "DeleteObjects",
+            )
+        return len(batch) - len(errors)
 
     def _sweep(self, cutoff: datetime) -> int:
         removed = 0

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from byteor_cloud.api.deps import require_json_body
 from byteor_cloud.api.schemas import ERROR_RESPONSES
-from byteor_cloud.api.v1 import admin_jobs
+from byteor_cloud.api.v1 import admin_jobs, audit, authz, me, orgs, projects
 
 
 def build_api_router() -> APIRouter:
@@ -16,5 +16,6 @@ def build_api_router() -> APIRouter:
         dependencies=[Depends(require_json_body)],
         responses=ERROR_RESPONSES,
     )
-    router.include_router(admin_jobs.router)
+    for module in (me, orgs, projects, audit, authz, admin_jobs):
+        router.include_router(module.router)
     return router

@@ -1,8 +1,43 @@
 """Every table's model, imported here so `metadata` is complete for Alembic and db check."""
 
 from byteor_cloud.db.base import Base
+from byteor_cloud.db.models.audit import AuditChainHead, AuditRecord, SecurityEvent
+from byteor_cloud.db.models.idempotency import IdempotencyRecord
+from byteor_cloud.db.models.identity import (
+    BrowserSession,
+    PersonalAccessToken,
+    User,
+    UserIdentity,
+)
 from byteor_cloud.db.models.jobs import Job, PeriodicSchedule
+from byteor_cloud.db.models.tenancy import (
+    ApiKey,
+    Environment,
+    Organization,
+    OrgMembership,
+    Project,
+    ProjectMembership,
+)
 
 metadata = Base.metadata
 
-__all__ = ["Base", "Job", "PeriodicSchedule", "metadata"]
+__all__ = [
+    "ApiKey",
+    "AuditChainHead",
+    "AuditRecord",
+    "Base",
+    "BrowserSession",
+    "Environment",
+    "IdempotencyRecord",
+    "Job",
+    "OrgMembership",
+    "Organization",
+    "PeriodicSchedule",
+    "PersonalAccessToken",
+    "Project",
+    "ProjectMembership",
+    "SecurityEvent",
+    "User",
+    "UserIdentity",
+    "metadata",
+]

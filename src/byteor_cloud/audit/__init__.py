@@ -1,0 +1,1 @@
+"""The audit log: hash-chained per org, written in the same transaction as each change."""
