@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k readyz"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test lint typecheck lock clean
+.PHONY: run test install install-test lint typecheck lock clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,13 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
-test: lint typecheck
+# The UI tests drive Debian's Chromium through Playwright; Playwright's own browser
+# download is never used (it cannot be fetched here, and we do not ship binaries).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: lint typecheck browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # Re-pin every dependency to the newest versions the ranges in pyproject.toml allow.

@@ -11,10 +11,13 @@ import sys
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from byteor_cloud.api.app import create_app, create_worker_app
 from byteor_cloud.config import DeploymentMode, Settings
 from byteor_cloud.db import migrate
+from byteor_cloud.db.engine import make_sync_engine
 from byteor_cloud.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,39 @@ def prepare_database(settings: Settings) -> None:
     """The embedded default (SQLite) migrates itself; PostgreSQL is migrated by the operator
     (`byteor-cloud db upgrade`) so several processes never race a schema change."""
     if not settings.uses_postgres:
-        migrate.upgrade(settings.effective_database_url, schema=settings.database_schema)
+        migrate.upgrade(
+            settings.effective_database_url,
+            schema=settings.database_schema,
+            master_key=settings.master_key(),
+        )
+
+
+def sign_in_hint(settings: Settings) -> str:
+    """The lines an operator looks for on start: where to go, and how to sign in."""
+    ui = settings.effective_ui_base_url
+    lines = [
+        f"ByteOr Cloud ({settings.deployment_mode.value}) at {ui}/ — API reference {ui}/api/docs",
+        f"Sign in at {ui}/auth/login"
+        + (" (identity provider or password)." if settings.oidc_issuer else " (password)."),
+    ]
+    if not _has_users(settings):
+        lines.append(
+            "No users yet. Create the first administrator (in another terminal):\n"
+            "  .venv/bin/byteor-cloud admin bootstrap --email you@example.com "
+            "--password 'a long passphrase'"
+        )
+    return "\n".join(lines)
+
+
+def _has_users(settings: Settings) -> bool:
+    engine = make_sync_engine(settings.effective_database_url, schema=settings.database_schema)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT 1 FROM users LIMIT 1")).first() is not None
+    except DBAPIError:
+        return True  # not migrated yet (PostgreSQL): /readyz explains; no hint to give
+    finally:
+        engine.dispose()
 
 
 def _app_for(settings: Settings) -> tuple[FastAPI, tuple[str, int]]:
@@ -63,12 +98,7 @@ def serve(settings: Settings) -> None:
         },
     )
     if settings.deployment_mode is not DeploymentMode.worker:
-        print(
-            f"ByteOr Cloud ({settings.deployment_mode.value}) at "
-            f"{settings.effective_ui_base_url}/ — API reference at /api/docs",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(sign_in_hint(settings), file=sys.stderr, flush=True)
     # uvicorn installs SIGTERM/SIGINT handlers: stop accepting, drain, run lifespan shutdown
     # (which stops the worker: running jobs get their grace period, the rest are released).
     uvicorn.Server(config).run()

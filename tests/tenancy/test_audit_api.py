@@ -23,6 +23,7 @@ async def test_changes_are_recorded_in_order_with_actors(
     actions = [item["action"] for item in page["items"]]
     assert actions[::-1] == [
         "org.create",
+        "signing_key.create",  # the org's first signing key comes with it
         "project.create",
         "project.create",
         "environment.create",
@@ -75,7 +76,7 @@ async def test_verify_detects_a_tampered_record(
 ) -> None:
     path = f"/api/v1/orgs/{world.org_id}/audit/verify"
     ok = (await client.get(path, headers=world.admin.headers)).json()
-    assert ok == {"ok": True, "checked": 6, "first_bad_seq": None, "reason": None}
+    assert ok == {"ok": True, "checked": 7, "first_bad_seq": None, "reason": None}
     async with database.transaction() as session:
         await session.execute(
             update(AuditRecord)

@@ -28,6 +28,8 @@ from byteor_cloud.ui.routes import mount_ui
 from byteor_cloud.worker.service import build_worker, running
 
 OPENAPI_URL = "/api/v1/openapi.json"
+# Heartbeats are small and frequent: a tight cap keeps a misbehaving agent cheap to refuse.
+HEARTBEAT_MAX_BYTES = 64 * 1024
 DOCS_URL = "/api/docs"
 
 
@@ -119,7 +121,7 @@ def create_app(
         EdgeMiddleware,
         metrics=http_metrics,
         default_max_body=settings.max_request_body_bytes,
-        body_limits=tuple(body_limits),
+        body_limits=(*DEFAULT_BODY_LIMITS, *body_limits),
         routes=lambda: app.routes,
     )
     api = build_api_router()
@@ -161,3 +163,6 @@ def create_worker_app(
 def path_limit(pattern: str, max_bytes: int) -> BodyLimit:
     """A body cap for request paths matching the regular expression `pattern`."""
     return BodyLimit(re.compile(pattern), max_bytes)
+
+
+DEFAULT_BODY_LIMITS = (path_limit(r"^/api/v1/agents/[^/]+/heartbeat$", HEARTBEAT_MAX_BYTES),)

@@ -74,7 +74,10 @@ def db_upgrade(
 
     settings = _settings()
     migrate.upgrade(
-        settings.effective_database_url, schema=settings.database_schema, revision=revision
+        settings.effective_database_url,
+        schema=settings.database_schema,
+        revision=revision,
+        master_key=settings.master_key(),
     )
     typer.echo(f"database at {revision}")
 

@@ -21,12 +21,14 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
 
-def _config(connection: Connection | None = None) -> Config:
+def _config(connection: Connection | None = None, *, master_key: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     if connection is not None:
         config.attributes["connection"] = connection
+    # Data migrations that encrypt (0005: signing keys for existing orgs) read it here.
+    config.attributes["master_key"] = master_key
     return config
 
 
@@ -54,12 +56,22 @@ def _engine(url: str, schema: str) -> Engine:
     return engine
 
 
-def upgrade(url: str, *, schema: str = "public", revision: str = "head") -> None:
-    """Migrate the database at `url` up to `revision`."""
+def upgrade(
+    url: str,
+    *,
+    schema: str = "public",
+    revision: str = "head",
+    master_key: str | None = None,
+) -> None:
+    """Migrate the database at `url` up to `revision`.
+
+    `master_key` is needed only by data migrations that write encrypted values for rows
+    that already exist (0005 refuses to backfill signing keys without it).
+    """
     engine = _engine(url, schema)
     try:
         with engine.connect() as connection:
-            command.upgrade(_config(connection), revision)
+            command.upgrade(_config(connection, master_key=master_key), revision)
             connection.commit()
     finally:
         engine.dispose()

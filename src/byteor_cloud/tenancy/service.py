@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from byteor_cloud.audit import service as audit
 from byteor_cloud.audit.service import AuditTarget
 from byteor_cloud.core.clock import utcnow
-from byteor_cloud.core.errors import Conflict, PermissionDenied, PreconditionFailed
+from byteor_cloud.core.crypto import SecretBox
+from byteor_cloud.core.errors import Conflict, InvalidInput, PermissionDenied, PreconditionFailed
 from byteor_cloud.core.pagination import Page, PageRequest
 from byteor_cloud.core.permissions import Role
 from byteor_cloud.core.principal import CredentialKind, Principal
@@ -26,8 +27,16 @@ from byteor_cloud.db.models.tenancy import (
 )
 from byteor_cloud.db.pagination import paginate
 from byteor_cloud.jobs.queue import enqueue
+from byteor_cloud.signing import service as signing
 from byteor_cloud.tenancy.jobs import PurgeBlobs, blob_prefix
-from byteor_cloud.tenancy.rules import EnvironmentPolicy, Posture, default_policy
+from byteor_cloud.tenancy.rules import (
+    EnvironmentPolicy,
+    PolicyConflict,
+    PolicyOverrides,
+    Posture,
+    RuntimeSettings,
+    effective_policy,
+)
 
 # Checks that veto a delete without ?force=true (online agents, active deployments …);
 # each later context registers its own. Each returns a reason or None.
@@ -67,9 +76,15 @@ async def _blockers(session: AsyncSession, scope: Scope, force: bool) -> None:
 
 
 async def create_org(
-    session: AsyncSession, principal: Principal, *, name: str, allow_creation: bool
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    allow_creation: bool,
+    secret_box: SecretBox,
 ) -> Organization:
-    """A new org; its creator becomes its org_admin and its audit chain starts."""
+    """A new org; its creator becomes its org_admin, its audit chain starts and it gets an
+    active signing key (sealed with `secret_box`)."""
     if (
         principal.credential_kind
         not in (
@@ -98,6 +113,7 @@ async def create_org(
         AuditTarget(org.id, "organization", org.id),
         details={"name": name},
     )
+    await signing.issue_initial_key(session, principal, org_id=org.id, box=secret_box)
     return org
 
 
@@ -263,10 +279,11 @@ async def create_environment(
     *,
     name: str,
     posture: Posture,
-    policy: EnvironmentPolicy | None,
+    policy: PolicyOverrides | None,
+    runtime: RuntimeSettings,
 ) -> Environment:
     assert scope.project_id is not None
-    effective = policy or default_policy(posture)
+    effective = _policy(posture, policy)
     environment = Environment(
         org_id=scope.org_id,
         project_id=scope.project_id,
@@ -275,6 +292,7 @@ async def create_environment(
         policy=effective.model_dump(mode="json"),
         created_by=scope.principal.user_id,
         updated_at=utcnow(),
+        **runtime.model_dump(),
     )
     session.add(environment)
     await _unique(session, "environment")
@@ -283,9 +301,23 @@ async def create_environment(
         scope.principal,
         "environment.create",
         _env_target(scope, environment),
-        details={"name": name, "posture": posture.value},
+        details={
+            "name": name,
+            "posture": posture.value,
+            "policy": environment.policy,
+            **runtime.model_dump(),
+        },
     )
     return environment
+
+
+def _policy(posture: Posture, overrides: PolicyOverrides | None) -> EnvironmentPolicy:
+    try:
+        return effective_policy(posture, overrides)
+    except PolicyConflict as exc:
+        raise InvalidInput(
+            str(exc), code="invalid_policy", details={"field": f"policy.{exc.field}"}
+        ) from None
 
 
 async def list_environments(
@@ -310,24 +342,26 @@ async def update_environment(
     revision: int,
     name: str,
     posture: Posture,
-    policy: EnvironmentPolicy | None,
+    policy: PolicyOverrides | None,
+    runtime: RuntimeSettings,
 ) -> Environment:
+    """Replace name, posture, policy and runtime settings (PUT semantics: omitted policy
+    fields take the posture's defaults)."""
     environment = await get_environment(session, scope)
     check_revision(environment.revision, revision)
-    changes: dict[str, Any] = {
-        key: {"from": old, "to": new}
-        for key, old, new in (
-            ("name", environment.name, name),
-            ("posture", environment.posture, posture.value),
-        )
-        if old != new
+    wanted: dict[str, Any] = {
+        "name": name,
+        "posture": posture.value,
+        "policy": _policy(posture, policy).model_dump(mode="json"),
+        **runtime.model_dump(),
     }
-    new_policy = (policy or default_policy(posture)).model_dump(mode="json")
-    if new_policy != environment.policy:
-        changes["policy"] = {"from": environment.policy, "to": new_policy}
-    environment.name = name
-    environment.posture = posture.value
-    environment.policy = new_policy
+    changes = {
+        key: {"from": getattr(environment, key), "to": value}
+        for key, value in wanted.items()
+        if getattr(environment, key) != value
+    }
+    for key, value in wanted.items():
+        setattr(environment, key, value)
     environment.revision += 1
     environment.updated_at = utcnow()
     await _unique(session, "environment")

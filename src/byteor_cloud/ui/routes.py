@@ -10,10 +10,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from byteor_cloud import __version__
+from byteor_cloud.ui.browser import TEMPLATE_GLOBALS
 
 UI_DIR = Path(__file__).parent
 templates = Jinja2Templates(directory=UI_DIR / "templates")
 templates.env.globals["version"] = __version__
+# csrf_field(), csrf_token(), signed_in_user(): see ui/browser.py.
+templates.env.globals.update(TEMPLATE_GLOBALS)
 
 router = APIRouter(include_in_schema=False)
 

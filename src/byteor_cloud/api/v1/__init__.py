@@ -6,7 +6,18 @@ from fastapi import APIRouter, Depends
 
 from byteor_cloud.api.deps import require_json_body
 from byteor_cloud.api.schemas import ERROR_RESPONSES
-from byteor_cloud.api.v1 import admin_jobs, audit, authz, me, orgs, projects
+from byteor_cloud.api.v1 import (
+    admin_jobs,
+    agent_runtime,
+    agents,
+    audit,
+    authoring,
+    authz,
+    me,
+    orgs,
+    projects,
+    signing_keys,
+)
 
 
 def build_api_router() -> APIRouter:
@@ -16,6 +27,17 @@ def build_api_router() -> APIRouter:
         dependencies=[Depends(require_json_body)],
         responses=ERROR_RESPONSES,
     )
-    for module in (me, orgs, projects, audit, authz, admin_jobs):
+    for module in (
+        me,
+        orgs,
+        signing_keys,
+        projects,
+        authoring,
+        audit,
+        authz,
+        agents,
+        agent_runtime,
+        admin_jobs,
+    ):
         router.include_router(module.router)
     return router

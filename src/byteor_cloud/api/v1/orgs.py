@@ -23,6 +23,7 @@ from byteor_cloud.api.v1.schemas_tenancy import (
 )
 from byteor_cloud.core.permissions import Permission
 from byteor_cloud.core.scope import Scope
+from byteor_cloud.signing.keys import signing_box
 from byteor_cloud.tenancy import members, service
 
 router = APIRouter(prefix="/orgs", tags=["organizations"])
@@ -48,7 +49,11 @@ async def create_org(
     response: Response,
 ) -> OrgOut:
     org = await service.create_org(
-        session, principal, name=body.name, allow_creation=settings.allow_org_creation
+        session,
+        principal,
+        name=body.name,
+        allow_creation=settings.allow_org_creation,
+        secret_box=signing_box(settings.master_key()),
     )
     set_etag(response, org.revision)
     return OrgOut.model_validate(org)

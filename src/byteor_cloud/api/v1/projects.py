@@ -120,7 +120,12 @@ async def create_environment(
     body: EnvironmentIn, session: DbSession, scope: ManageProject, response: Response
 ) -> EnvironmentOut:
     environment = await service.create_environment(
-        session, scope, name=body.name, posture=body.posture, policy=body.policy
+        session,
+        scope,
+        name=body.name,
+        posture=body.posture,
+        policy=body.policy,
+        runtime=body.runtime(),
     )
     set_etag(response, environment.revision)
     return EnvironmentOut.model_validate(environment)
@@ -150,6 +155,7 @@ async def update_environment(
         name=body.name,
         posture=body.posture,
         policy=body.policy,
+        runtime=body.runtime(),
     )
     set_etag(response, environment.revision)
     return EnvironmentOut.model_validate(environment)

@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 
 from byteor_cloud.api.schemas import ResponseModel, StrictModel
 from byteor_cloud.core.permissions import Role
-from byteor_cloud.tenancy.rules import EnvironmentPolicy, Posture
+from byteor_cloud.tenancy.rules import PolicyOverrides, Posture, RuntimeSettings
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 LongName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -40,9 +40,19 @@ class ProjectOut(ResponseModel):
 class EnvironmentIn(StrictModel):
     name: Name
     posture: Posture = Posture.dev
-    policy: EnvironmentPolicy | None = Field(
-        None, description="Omit for the posture's defaults (PRODUCT.md §8)"
+    policy: PolicyOverrides | None = Field(
+        None, description="Fields to override; the rest take the posture's defaults (§8)"
     )
+    max_inflight_deployments: int = Field(1, ge=1, le=100)
+    artifact_retention_days: int = Field(30, ge=1, le=3650)
+    heartbeat_interval_s: int = Field(30, ge=5, le=3600)
+
+    def runtime(self) -> RuntimeSettings:
+        return RuntimeSettings(
+            max_inflight_deployments=self.max_inflight_deployments,
+            artifact_retention_days=self.artifact_retention_days,
+            heartbeat_interval_s=self.heartbeat_interval_s,
+        )
 
 
 class EnvironmentOut(ResponseModel):
@@ -52,6 +62,9 @@ class EnvironmentOut(ResponseModel):
     name: str
     posture: Posture
     policy: dict[str, Any]
+    max_inflight_deployments: int
+    artifact_retention_days: int
+    heartbeat_interval_s: int
     revision: int
     created_at: datetime
     updated_at: datetime

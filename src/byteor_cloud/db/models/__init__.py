@@ -1,7 +1,9 @@
 """Every table's model, imported here so `metadata` is complete for Alembic and db check."""
 
 from byteor_cloud.db.base import Base
+from byteor_cloud.db.models.agents import Agent, AgentKey, EnrollmentToken
 from byteor_cloud.db.models.audit import AuditChainHead, AuditRecord, SecurityEvent
+from byteor_cloud.db.models.authoring import ConfigBundle, Draft, Version
 from byteor_cloud.db.models.idempotency import IdempotencyRecord
 from byteor_cloud.db.models.identity import (
     BrowserSession,
@@ -10,6 +12,7 @@ from byteor_cloud.db.models.identity import (
     UserIdentity,
 )
 from byteor_cloud.db.models.jobs import Job, PeriodicSchedule
+from byteor_cloud.db.models.signing import SigningKey
 from byteor_cloud.db.models.tenancy import (
     ApiKey,
     Environment,
@@ -22,11 +25,16 @@ from byteor_cloud.db.models.tenancy import (
 metadata = Base.metadata
 
 __all__ = [
+    "Agent",
+    "AgentKey",
     "ApiKey",
     "AuditChainHead",
     "AuditRecord",
     "Base",
     "BrowserSession",
+    "ConfigBundle",
+    "Draft",
+    "EnrollmentToken",
     "Environment",
     "IdempotencyRecord",
     "Job",
@@ -37,7 +45,9 @@ __all__ = [
     "Project",
     "ProjectMembership",
     "SecurityEvent",
+    "SigningKey",
     "User",
     "UserIdentity",
+    "Version",
     "metadata",
 ]

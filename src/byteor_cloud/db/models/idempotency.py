@@ -19,14 +19,16 @@ class IdempotencyRecord(Base):
     )
 
     id: Mapped[str] = id_column()
-    # "<credential kind>:<credential id>": a key is only ever replayed to its sender.
+    # sha256 hex digest of the credential that sent the request (bearer token, else the
+    # session cookie): a key is only ever replayed to its sender; no secret is stored.
     credential: Mapped[str] = mapped_column(String(64), nullable=False)
     key: Mapped[str] = mapped_column(String(255), nullable=False)
-    # sha256 of method + path + body: the same key with another request is a 409.
+    # sha256 of method, path, query string and body: the same key with another request
+    # is a 409.
     request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     status_code: Mapped[int | None] = mapped_column(Integer)
-    # The response (headers + body) as stored bytes; encrypted with the master key when
-    # it carries a secret.
+    # The response (kept headers + body), always encrypted with the master key
+    # (idempotency/responses.py); NULL while the first request is in progress.
     response: Mapped[bytes | None] = mapped_column(LargeBinary)
     encrypted: Mapped[bool] = mapped_column(default=False, nullable=False)
     created_at: Mapped[datetime] = created_at_column()

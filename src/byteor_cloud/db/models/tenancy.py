@@ -60,6 +60,15 @@ class Environment(Base):
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     posture: Mapped[str] = mapped_column(String(16), nullable=False)
     policy: Mapped[dict[str, Any]] = mapped_column(PortableJSON(), nullable=False, default=dict)
+    max_inflight_deployments: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=1, server_default="1"
+    )
+    artifact_retention_days: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=30, server_default="30"
+    )
+    heartbeat_interval_s: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=30, server_default="30"
+    )
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_by: Mapped[str | None] = mapped_column(String(26))
     created_at: Mapped[datetime] = created_at_column()

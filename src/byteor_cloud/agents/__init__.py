@@ -1,0 +1,1 @@
+"""Agents: enrollment, runtime keys, heartbeats, liveness and desired state."""

@@ -1,0 +1,1 @@
+"""Authoring and versioning: drafts, immutable content-hashed versions, config bundles."""
