@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json as jsonlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,66 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 async def load(
+    url: str,
+    *,
+    method: str,
+    seconds: float,
+    concurrency: int,
+    headers: dict[str, str],
+    json: object | None,
+    expect: int,
+) -> float:
+    """Requests per second: measured with wrk when installed (a C load generator, so the
+    client is not the bottleneck), else with `concurrency` httpx keep-alive clients."""
+    if shutil.which("wrk"):
+        return wrk(
+            url, method=method, seconds=seconds, concurrency=concurrency, headers=headers, json=json
+        )
+    return await httpx_load(
+        url,
+        method=method,
+        seconds=seconds,
+        concurrency=concurrency,
+        headers=headers,
+        json=json,
+        expect=expect,
+    )
+
+
+def wrk(
+    url: str,
+    *,
+    method: str,
+    seconds: float,
+    concurrency: int,
+    headers: dict[str, str],
+    json: object | None,
+) -> float:
+    script = Path(tempfile.mkdtemp()) / "request.lua"
+    lines = [f'wrk.method = "{method}"']
+    if json is not None:
+        lines.append(f"wrk.body = [[{jsonlib.dumps(json)}]]")
+        lines.append('wrk.headers["Content-Type"] = "application/json"')
+    lines += [f'wrk.headers["{k}"] = [[{v}]]' for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(seconds))}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rate = errors = None
+    for line in result.stdout.splitlines():
+        if line.startswith("Requests/sec:"):
+            rate = float(line.split()[1])
+        if "Non-2xx or 3xx responses" in line:
+            errors = line.strip()
+    if rate is None or errors is not None:
+        raise RuntimeError(f"{url}: {errors or result.stdout}")
+    return rate
+
+
+async def httpx_load(
     url: str,
     *,
     method: str,

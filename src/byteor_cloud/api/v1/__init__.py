@@ -27,7 +27,10 @@ def build_api_router() -> APIRouter:
         dependencies=[Depends(require_json_body)],
         responses=ERROR_RESPONSES,
     )
+    # The agent runtime routes go first: thousands of agents poll them, and routes are
+    # matched in order, so every route in front of them is paid on every poll.
     for module in (
+        agent_runtime,
         me,
         orgs,
         signing_keys,
@@ -36,7 +39,6 @@ def build_api_router() -> APIRouter:
         audit,
         authz,
         agents,
-        agent_runtime,
         admin_jobs,
     ):
         router.include_router(module.router)
