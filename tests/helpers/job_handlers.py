@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -20,7 +21,10 @@ EFFECT_TABLES = {
     # One row per job, whatever the number of attempts: the idempotent effect.
     "job_effects": "CREATE TABLE job_effects (job_id VARCHAR(26) PRIMARY KEY, attempt INTEGER)",
     # One row per attempt that started: shows whether two workers ran one job at once.
-    "job_starts": "CREATE TABLE job_starts (job_id VARCHAR(26) NOT NULL, pid INTEGER NOT NULL)",
+    "job_starts": (
+        "CREATE TABLE job_starts (job_id VARCHAR(26) NOT NULL, pid INTEGER NOT NULL, "
+        "started_at FLOAT NOT NULL)"
+    ),
 }
 
 
@@ -39,8 +43,8 @@ async def drop_effect_tables(database: Database) -> None:
 async def _record_start(context: JobContext) -> None:
     async with context.database.transaction() as session:
         await session.execute(
-            text("INSERT INTO job_starts (job_id, pid) VALUES (:id, :pid)"),
-            {"id": context.job_id, "pid": os.getpid()},
+            text("INSERT INTO job_starts (job_id, pid, started_at) VALUES (:id, :pid, :at)"),
+            {"id": context.job_id, "pid": os.getpid(), "at": time.time()},
         )
 
 

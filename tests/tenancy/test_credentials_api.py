@@ -151,3 +151,35 @@ async def test_project_roles_cannot_be_org_admin(client: httpx.AsyncClient, worl
         headers=world.admin.headers,
     )
     assert response.status_code == 422
+
+
+async def test_no_credential_can_mint_one_with_more_power_than_itself(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    base = f"/api/v1/orgs/{world.org_id}"
+    operator_key = (
+        await client.post(
+            f"{base}/api-keys",
+            json={"name": "op", "role": "operator", "project_id": world.project_id},
+            headers=world.admin.headers,
+        )
+    ).json()["key"]
+    as_key = {"Authorization": f"Bearer {operator_key}"}
+    for role in ("org_admin", "operator", "viewer"):
+        minted = await client.post(
+            f"{base}/api-keys", json={"name": "x", "role": role}, headers=as_key
+        )
+        assert minted.status_code == 403
+    assert (
+        await client.post("/api/v1/me/tokens", json={"name": "x"}, headers=as_key)
+    ).status_code == 403
+    viewer_mint = await client.post(
+        f"{base}/api-keys", json={"name": "x", "role": "viewer"}, headers=world.viewer.headers
+    )
+    assert viewer_mint.status_code == 403
+    # A person's own token mints tokens of that same person only.
+    token = (
+        await client.post("/api/v1/me/tokens", json={"name": "t"}, headers=world.viewer.headers)
+    ).json()["token"]
+    me = (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
+    assert (me["user_id"], me["is_instance_admin"]) == (world.viewer.user_id, False)
