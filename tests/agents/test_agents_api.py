@@ -343,3 +343,37 @@ async def test_deleting_an_environment_with_online_agents_needs_force(fleet: Fle
         f"/api/v1/agents/{agent['agent_id']}/heartbeat", json={}, headers=bearer(agent["api_key"])
     )
     assert gone.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"status": "ok"}', "application/json"),
+        (b'{"status": "bad"}', "application/json"),
+        (b'{"unknown": 1}', "application/json"),
+        (b"[]", "application/json"),
+        (b"{not json", "application/json"),
+        (b"", "application/json"),
+        (b'{"status": "ok"}', "text/plain"),
+        (b'{"status": "ok"}', None),
+    ],
+)
+async def test_the_fast_path_answers_like_the_documented_route(
+    fleet: Fleet, content: bytes, content_type: str | None
+) -> None:
+    """The agent runtime fast path (api/v1/agent_runtime.py) and the FastAPI route (taken
+    by a heartbeat with an Idempotency-Key) give the same status and error envelope."""
+    agent = await fleet.enroll(name="a")
+    beat = f"/api/v1/agents/{agent['agent_id']}/heartbeat"
+    results = []
+    for extra in ({}, {"Idempotency-Key": f"parity-{len(content)}-{content_type}"}):
+        headers = {**bearer(agent["api_key"]), **extra}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        response = await fleet.client.post(beat, content=content, headers=headers)
+        body = response.json()
+        body.pop("request_id", None)
+        limited = "x-ratelimit-limit" in response.headers
+        results.append((response.status_code, body.get("error", body), limited))
+    fast, routed = results
+    assert fast == routed

@@ -1,6 +1,9 @@
 """The agent-facing hot path: authenticate a runtime key, take heartbeats, serve the
-desired state. Each call is a couple of indexed statements; nothing is cached in memory,
-so a deleted agent or an expired key fails on its very next request."""
+desired state. Nothing is cached in memory, so a deleted agent or an expired key fails on
+its very next request; instead each call is as few statements as possible: one Core SELECT
+reads the key, its agent, the environment's heartbeat interval and the org's published
+signing keys together, and a heartbeat adds one UPDATE of the agent's row (plus the audit
+record when its status changes)."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from byteor_cloud.agents.rules import AgentScope, AgentStatus, LivenessEvent, next_status
 from byteor_cloud.audit import service as audit
@@ -19,95 +22,183 @@ from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.errors import PermissionDenied, Unauthenticated
 from byteor_cloud.core.principal import CredentialKind, Principal
 from byteor_cloud.db.models.agents import Agent, AgentKey
+from byteor_cloud.db.models.signing import SigningKey
 from byteor_cloud.db.models.tenancy import Environment
 from byteor_cloud.identity import tokens
-from byteor_cloud.signing.service import signing_keys_document
+from byteor_cloud.signing.rules import PUBLISHED
+from byteor_cloud.signing.service import entry_of
 
 
 @dataclass(frozen=True)
 class AgentContext:
-    agent: Agent
-    key: AgentKey
+    """The authenticated agent, as read by `authenticate_agent`'s one statement."""
+
+    agent_id: str
+    org_id: str
+    project_id: str
+    environment_id: str
+    name: str
+    status: str
     heartbeat_interval_s: int
+    # The org's signing-keys document (`signing.service.signing_keys_document`), read in
+    # the same statement as the key.
+    signing_keys: dict[str, Any]
 
     @property
     def principal(self) -> Principal:
-        return Principal(CredentialKind.agent_key, self.agent.id, None, self.agent.name)
+        return Principal(CredentialKind.agent_key, self.agent_id, None, self.name)
+
+
+# Built once. The outer join yields one row per published signing key of the agent's org
+# (one row with NULL key columns when it has none), each repeating the credential columns.
+_CREDENTIAL = (
+    select(
+        AgentKey.expires_at,
+        AgentKey.scopes,
+        Agent.id.label("agent_id"),
+        Agent.org_id,
+        Agent.project_id,
+        Agent.environment_id,
+        Agent.name,
+        Agent.status,
+        Environment.heartbeat_interval_s,
+        SigningKey.id.label("kid"),
+        SigningKey.alg,
+        SigningKey.public_key,
+        SigningKey.status.label("key_status"),
+        SigningKey.not_after,
+    )
+    .select_from(AgentKey)
+    .join(Agent, Agent.id == AgentKey.agent_id)
+    .join(Environment, Environment.id == Agent.environment_id)
+    .outerjoin(
+        SigningKey,
+        and_(
+            SigningKey.org_id == Agent.org_id,
+            SigningKey.status.in_(sorted(status.value for status in PUBLISHED)),
+        ),
+    )
+    .where(AgentKey.token_hash == bindparam("token_hash"))
+    .order_by(SigningKey.id)
+)
 
 
 async def authenticate_agent(
-    session: AsyncSession, token: str | None, *, agent_id: str, scope: AgentScope
+    db: AsyncConnection | AsyncSession, token: str | None, *, agent_id: str, scope: AgentScope
 ) -> AgentContext:
     """401 for a missing/bad/expired key or a deleted agent; 403 for another agent's path or
-    a key without the scope."""
+    a key without the scope. One statement on `db` (a read connection or the request's
+    write transaction)."""
     if not token or tokens.kind_of(token) is not tokens.TokenKind.agent_key:
         raise Unauthenticated("agent runtime key required", code="invalid_credential")
-    row = (
-        await session.execute(
-            select(AgentKey, Agent, Environment.heartbeat_interval_s)
-            .join(Agent, Agent.id == AgentKey.agent_id)
-            .join(Environment, Environment.id == Agent.environment_id)
-            .where(AgentKey.token_hash == tokens.digest(token))
-        )
-    ).first()
-    if row is None:
+    rows = (await db.execute(_CREDENTIAL, {"token_hash": tokens.digest(token)})).all()
+    if not rows:
         raise Unauthenticated("invalid or revoked agent key", code="invalid_credential")
-    key, agent, interval = row
-    if key.expires_at is not None and key.expires_at <= utcnow():
+    first = rows[0]
+    if first.expires_at is not None and first.expires_at <= utcnow():
         raise Unauthenticated("invalid or revoked agent key", code="invalid_credential")
-    if agent.id != agent_id:
+    if first.agent_id != agent_id:
         raise PermissionDenied("this key belongs to another agent", code="wrong_agent")
-    if scope.value not in key.scopes:
+    if scope.value not in first.scopes:
         raise PermissionDenied(
             f"the key lacks the {scope.value} scope",
             code="missing_scope",
             details={"scope": scope.value},
         )
-    return AgentContext(agent, key, interval)
-
-
-def _target(agent: Agent) -> AuditTarget:
-    return AuditTarget(
-        agent.org_id,
-        "agent",
-        agent.id,
-        project_id=agent.project_id,
-        environment_id=agent.environment_id,
+    keys = [
+        entry_of(
+            kid=row.kid,
+            alg=row.alg,
+            public_key=row.public_key,
+            status=row.key_status,
+            not_after=row.not_after,
+        )
+        for row in rows
+        if row.kid is not None
+    ]
+    return AgentContext(
+        agent_id=first.agent_id,
+        org_id=first.org_id,
+        project_id=first.project_id,
+        environment_id=first.environment_id,
+        name=first.name,
+        status=first.status,
+        heartbeat_interval_s=first.heartbeat_interval_s,
+        signing_keys={"keys": keys},
     )
+
+
+def _target(context: AgentContext) -> AuditTarget:
+    return AuditTarget(
+        context.org_id,
+        "agent",
+        context.agent_id,
+        project_id=context.project_id,
+        environment_id=context.environment_id,
+    )
+
+
+def _beat_values(beat: dict[str, Any], status: AgentStatus) -> dict[str, Any]:
+    values: dict[str, Any] = {"status": status.value, "last_heartbeat_at": utcnow()}
+    for field in ("agent_version", "running", "tuning", "metrics"):
+        if field in beat:
+            values[field] = beat[field]
+    if "status" in beat:
+        values["health"] = beat["status"]
+    return values
+
+
+async def record_steady_heartbeat(
+    connection: AsyncConnection, context: AgentContext, beat: dict[str, Any]
+) -> bool:
+    """The common beat, of an agent already online: one autocommit UPDATE, conditional on
+    the agent still existing and still being online. False when it did not apply (the
+    agent is not online, was deleted, or the sweep just marked it offline): the caller then
+    takes `record_heartbeat`'s transactional path, which audits the transition."""
+    if AgentStatus(context.status) is not AgentStatus.online:
+        return False
+    online = next_status(AgentStatus.online, LivenessEvent.heartbeat)
+    result = await connection.execute(
+        update(Agent)
+        .where(Agent.id == context.agent_id, Agent.status == AgentStatus.online.value)
+        .values(_beat_values(beat, online))
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def record_heartbeat(
     session: AsyncSession, context: AgentContext, beat: dict[str, Any]
 ) -> None:
-    """Update the agent's one row with the beat; a pending/offline agent comes online
-    (audited). No row is written per beat."""
-    agent = context.agent
-    before = AgentStatus(agent.status)
+    """Update the agent's one row with the beat (one UPDATE; no row is written per beat);
+    a pending/offline agent comes online (audited). `context` must have been read in
+    `session`'s transaction."""
+    before = AgentStatus(context.status)
     after = next_status(before, LivenessEvent.heartbeat)
-    agent.status = after.value
-    agent.last_heartbeat_at = utcnow()
-    for field in ("agent_version", "running", "tuning", "metrics"):
-        if field in beat:
-            setattr(agent, field, beat[field])
-    if "status" in beat:
-        agent.health = beat["status"]
+    result = await session.execute(
+        update(Agent)
+        .where(Agent.id == context.agent_id)
+        .values(_beat_values(beat, after))
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 1) == 0:
+        # Deleted since the key was read (PostgreSQL, read committed): as if never found.
+        raise Unauthenticated("invalid or revoked agent key", code="invalid_credential")
     if after is not before:
         await audit.record(
             session,
             context.principal,
             "agent.online",
-            _target(agent),
+            _target(context),
             details={"from": before.value},
         )
 
 
-async def desired_state(session: AsyncSession, context: AgentContext) -> dict[str, Any]:
+def desired_state(context: AgentContext) -> dict[str, Any]:
     """What the agent should run (D1 fills the assignment) and the keys it should trust."""
-    document = await signing_keys_document(session, context.agent.org_id)
     return {
         "assignment": None,
         "replay_orders": [],
-        "signing_keys_etag": document_etag(document),
+        "signing_keys_etag": document_etag(context.signing_keys),
     }
 
 

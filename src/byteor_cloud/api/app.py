@@ -19,6 +19,7 @@ from byteor_cloud.api.metrics import HttpMetrics
 from byteor_cloud.api.ratelimit import close_rate_limiting, install_rate_limiting
 from byteor_cloud.api.signin import install_sign_in
 from byteor_cloud.api.v1 import build_api_router
+from byteor_cloud.api.v1.agent_runtime import AgentRuntimeFastPath
 from byteor_cloud.config import Settings
 from byteor_cloud.db.migrate import script_heads
 from byteor_cloud.db.session import Database
@@ -115,6 +116,8 @@ def create_app(
     install_rate_limiting(app, settings)
     install_sign_in(app, settings)
     install_idempotency(app, settings)
+    # Inside the edge, in front of everything else (see its docstring).
+    app.add_middleware(AgentRuntimeFastPath, routes=lambda: app.routes)
     http_metrics = HttpMetrics(app.state.metrics_registry)
     app.state.auth_metrics = http_metrics.auth_outcomes
     app.add_middleware(

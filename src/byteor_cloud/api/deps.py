@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from byteor_cloud.config import Settings
 from byteor_cloud.core.errors import UnsupportedMediaType
@@ -41,10 +41,17 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _autocommit_reader(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with get_database(request).autocommit_reader() as connection:
+        yield connection
+
+
 # A write transaction (BEGIN IMMEDIATE on SQLite) committed when the endpoint returns.
 DbSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 # A read-only transaction, rolled back at the end; never takes the SQLite write lock.
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+# A Core connection outside any transaction, for single-statement reads on hot paths.
+ReadConnection = Annotated[AsyncConnection, Depends(_autocommit_reader, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

@@ -17,8 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 # locked". Writers hold it for one short transaction, so a few seconds absorbs bursts.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
+# Pooled connections per engine (see `make_async_engine`).
+POOL_SIZE = 20
+
 # Execution option naming how a SQLite transaction begins (see `_begin_sqlite`).
 SQLITE_BEGIN_OPTION = "byteor_sqlite_begin"
+# Its value for autocommit reads: no BEGIN at all (the driver runs in autocommit mode, see
+# `_set_sqlite_pragmas`), so every statement is its own implicit read transaction.
+SQLITE_NO_BEGIN = "NONE"
 
 
 def _normalise(url: str, *, asynchronous: bool) -> URL:
@@ -61,6 +67,8 @@ def _begin_sqlite(connection: Any) -> None:
     # transaction that reads, then writes, can hit SQLITE_BUSY on the upgrade without
     # waiting for busy_timeout; taking the lock at BEGIN makes writers queue instead.
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+    if mode == SQLITE_NO_BEGIN:
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
@@ -70,6 +78,11 @@ def _connect_args(url: URL, schema: str) -> dict[str, Any]:
         # keeps models schema-free so one metadata serves any schema (tests use one each).
         return {"options": f"-csearch_path={schema}"}
     return {}
+
+
+def _is_sqlite_file(url: URL) -> bool:
+    database = url.database
+    return bool(database) and database != ":memory:" and "mode=memory" not in str(url)
 
 
 def _ensure_sqlite_parent(url: URL) -> None:
@@ -86,9 +99,15 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 def make_async_engine(url: str, *, schema: str = "public", **kwargs: Any) -> AsyncEngine:
     """The application's engine for `url` (a `postgresql://` or `sqlite:///` URL)."""
     parsed = _normalise(url, asynchronous=True)
+    # Connections beyond `pool_size` are closed when returned, so a pool smaller than the
+    # usual concurrency opens a new connection (a new thread on aiosqlite, a new session on
+    # PostgreSQL) for most requests under load: keep enough of them pooled.
     if parsed.get_backend_name() == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
-        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", 10)
+    elif _is_sqlite_file(parsed):
+        kwargs.setdefault("pool_size", POOL_SIZE)
         kwargs.setdefault("max_overflow", 10)
     engine = create_async_engine(parsed, connect_args=_connect_args(parsed, schema), **kwargs)
     if parsed.get_backend_name() == "sqlite":

@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from byteor_cloud.db.engine import SQLITE_BEGIN_OPTION, is_sqlite, make_async_engine
+from byteor_cloud.db.engine import (
+    SQLITE_BEGIN_OPTION,
+    SQLITE_NO_BEGIN,
+    is_sqlite,
+    make_async_engine,
+)
 
 
 class Database:
@@ -27,6 +32,13 @@ class Database:
         read_engine = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
         self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
         self._reader = async_sessionmaker(read_engine, expire_on_commit=False)
+        # Single-statement reads need no transaction: each statement is its own consistent
+        # snapshot. Skipping BEGIN/ROLLBACK saves round trips (thread hops on aiosqlite).
+        self._autocommit = (
+            self.engine.execution_options(**{SQLITE_BEGIN_OPTION: SQLITE_NO_BEGIN})
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @asynccontextmanager
     async def transaction(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
@@ -42,6 +54,15 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def autocommit_reader(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection outside any transaction, for hot paths made of statements that
+        each stand alone: a read sees one consistent snapshot, a write (a single UPDATE)
+        commits by itself. Anything needing several statements to agree uses
+        `transaction()`."""
+        async with self._autocommit.connect() as connection:
+            yield connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -202,12 +202,25 @@ async def apply_due_transitions(session: AsyncSession, *, org_id: str, now: date
 
 def document_entry(key: SigningKey) -> dict[str, Any]:
     """One key as the signing-keys document shows it (PRODUCT.md §9)."""
+    return entry_of(
+        kid=key.id,
+        alg=key.alg,
+        public_key=key.public_key,
+        status=key.status,
+        not_after=key.not_after,
+    )
+
+
+def entry_of(
+    *, kid: str, alg: str, public_key: str, status: str, not_after: datetime | None
+) -> dict[str, Any]:
+    """A document entry from the key's columns (for callers reading them with Core)."""
     return {
-        "kid": key.id,
-        "alg": key.alg,
-        "public_key": key.public_key,
-        "status": key.status,
-        "not_after": _times(key.not_after),
+        "kid": kid,
+        "alg": alg,
+        "public_key": public_key,
+        "status": status,
+        "not_after": _times(not_after),
     }
 
 
