@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,12 +83,3 @@ class ChainVerifier:
         if head_seq is not None and head_seq != self.checked:
             return VerifyResult(False, self.checked, self.checked + 1, "records missing at the end")
         return VerifyResult(True, self.checked)
-
-
-def verify(records: Iterable[tuple[int, str, str, dict[str, Any]]]) -> VerifyResult:
-    """Check `(seq, prev_hash, hash, body)` tuples in seq order."""
-    verifier = ChainVerifier()
-    for row in records:
-        if not verifier.feed(*row):
-            break
-    return verifier.result()

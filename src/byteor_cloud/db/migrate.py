@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +34,6 @@ def _config(connection: Connection | None = None, *, master_key: str | None = No
 def script_heads() -> list[str]:
     """The head revisions of the migration tree (exactly one when the tree is healthy)."""
     return list(ScriptDirectory.from_config(_config()).get_heads())
-
-
-@dataclass(frozen=True)
-class MigrationStatus:
-    current: tuple[str, ...]
-    heads: tuple[str, ...]
-
-    @property
-    def at_head(self) -> bool:
-        return set(self.current) == set(self.heads)
 
 
 def _engine(url: str, schema: str) -> Engine:
@@ -99,10 +88,6 @@ async def current_revisions_async(connection: AsyncConnection) -> tuple[str, ...
         return ()
     rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
     return tuple(row[0] for row in rows)
-
-
-def status_of(connection: Connection) -> MigrationStatus:
-    return MigrationStatus(current_revisions(connection), tuple(script_heads()))
 
 
 def schema_differences(url: str, *, schema: str = "public") -> list[Any]:

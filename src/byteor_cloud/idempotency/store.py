@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from byteor_cloud.core.ids import new_id
+from byteor_cloud.db.dialect import insert_for
 from byteor_cloud.db.models.idempotency import IdempotencyRecord
 from byteor_cloud.idempotency.rules import ABANDONED_AFTER, RETENTION
 
@@ -46,11 +46,6 @@ class Found:
     encrypted: bool
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert
-
-
 def _record(credential: str, key: str) -> Any:
     return and_(IdempotencyRecord.credential == credential, IdempotencyRecord.key == key)
 
@@ -74,7 +69,7 @@ async def claim(
     await session.execute(delete(IdempotencyRecord).where(_record(credential, key), ~_live(now)))
     for _ in range(_CLAIM_ATTEMPTS):
         statement = (
-            _insert(session)(IdempotencyRecord)
+            insert_for(session)(IdempotencyRecord)
             .values(
                 id=new_id(),
                 credential=credential,

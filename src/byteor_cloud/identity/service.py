@@ -76,7 +76,8 @@ async def ensure_user(
     return user, created
 
 
-def _lifetime(expires_at: datetime | None) -> datetime:
+def token_expiry(expires_at: datetime | None) -> datetime:
+    """The expiry of a new credential: the default lifetime, or the asked one if allowed."""
     now = utcnow()
     if expires_at is None:
         return now + DEFAULT_TOKEN_LIFETIME
@@ -127,7 +128,7 @@ async def create_personal_access_token(
         name=name,
         token_prefix=issued.display_prefix,
         token_hash=issued.digest,
-        expires_at=_lifetime(expires_at),
+        expires_at=token_expiry(expires_at),
     )
     session.add(record)
     await session.flush()

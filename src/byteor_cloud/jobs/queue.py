@@ -14,22 +14,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.ids import new_id
+from byteor_cloud.db.dialect import insert_for
 from byteor_cloud.db.models.jobs import Job, PeriodicSchedule
 from byteor_cloud.db.session import Database
 from byteor_cloud.jobs.registry import JobPayload, JobRegistry, PeriodicJob, serialise_payload
 from byteor_cloud.jobs.rules import JobEvent, JobState, backoff_seconds, next_state
 
 MAX_ERROR_CHARS = 2000
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert
 
 
 async def enqueue(
@@ -46,7 +41,7 @@ async def enqueue(
     now = utcnow()
     job_id = new_id()
     statement = (
-        _insert(session)(Job)
+        insert_for(session)(Job)
         .values(
             id=job_id,
             type=payload.job_type,
@@ -226,7 +221,7 @@ async def enqueue_due_periodic(database: Database, registry: JobRegistry) -> lis
         start = period_start(now, periodic.period)
         async with database.transaction() as session:
             await session.execute(
-                _insert(session)(PeriodicSchedule)
+                insert_for(session)(PeriodicSchedule)
                 .values(name=periodic.name, last_period_start=start - periodic.period)
                 .on_conflict_do_nothing()
             )

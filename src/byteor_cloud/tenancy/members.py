@@ -21,7 +21,7 @@ from byteor_cloud.db.models.identity import User
 from byteor_cloud.db.models.tenancy import ApiKey, OrgMembership, Project, ProjectMembership
 from byteor_cloud.db.pagination import paginate
 from byteor_cloud.identity import tokens
-from byteor_cloud.identity.service import _lifetime, find_user_by_email
+from byteor_cloud.identity.service import find_user_by_email, token_expiry
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ async def create_api_key(
         created_by=scope.principal.user_id,
         token_prefix=issued.display_prefix,
         token_hash=issued.digest,
-        expires_at=_lifetime(expires_at),
+        expires_at=token_expiry(expires_at),
     )
     session.add(key)
     await session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -391,11 +391,3 @@ async def delete_environment(session: AsyncSession, scope: Scope, *, force: bool
     )
     await session.delete(environment)
     await session.flush()
-
-
-async def remove_project_bindings(session: AsyncSession, *, org_id: str, user_id: str) -> None:
-    await session.execute(
-        delete(ProjectMembership).where(
-            ProjectMembership.org_id == org_id, ProjectMembership.user_id == user_id
-        )
-    )
