@@ -43,6 +43,8 @@ class AgentContext:
     # The org's signing-keys document (`signing.service.signing_keys_document`), read in
     # the same statement as the key.
     signing_keys: dict[str, Any]
+    # What the agent should run (`deployments.rollout.assign` keeps it on the agent's row).
+    assignment: dict[str, Any] | None = None
 
     @property
     def principal(self) -> Principal:
@@ -61,6 +63,7 @@ _CREDENTIAL = (
         Agent.environment_id,
         Agent.name,
         Agent.status,
+        Agent.assignment,
         Environment.heartbeat_interval_s,
         SigningKey.id.label("kid"),
         SigningKey.alg,
@@ -125,6 +128,7 @@ async def authenticate_agent(
         status=first.status,
         heartbeat_interval_s=first.heartbeat_interval_s,
         signing_keys={"keys": keys},
+        assignment=first.assignment,
     )
 
 
@@ -194,9 +198,9 @@ async def record_heartbeat(
 
 
 def desired_state(context: AgentContext) -> dict[str, Any]:
-    """What the agent should run (D1 fills the assignment) and the keys it should trust."""
+    """What the agent should run and the keys it should trust (replay orders: a later issue)."""
     return {
-        "assignment": None,
+        "assignment": context.assignment,
         "replay_orders": [],
         "signing_keys_etag": document_etag(context.signing_keys),
     }

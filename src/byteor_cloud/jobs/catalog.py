@@ -13,6 +13,8 @@ BUILTIN_JOB_MODULES = (
     "byteor_cloud.agents.jobs",
     "byteor_cloud.idempotency.jobs",
     "byteor_cloud.signing.jobs",
+    "byteor_cloud.deployments.jobs",
+    "byteor_cloud.approvals.jobs",
 )
 
 

@@ -13,6 +13,7 @@ from byteor_cloud.api.v1 import (
     audit,
     authoring,
     authz,
+    deployments,
     me,
     orgs,
     projects,
@@ -39,6 +40,7 @@ def build_api_router() -> APIRouter:
         audit,
         authz,
         agents,
+        deployments,
         admin_jobs,
     ):
         router.include_router(module.router)

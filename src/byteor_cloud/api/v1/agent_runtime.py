@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field, StringConstraints, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.routing import BaseRoute
@@ -22,10 +22,15 @@ from byteor_cloud.api.deps import ReadConnection, get_database, require_json_bod
 from byteor_cloud.api.errors import handle_error
 from byteor_cloud.api.ratelimit import enforce
 from byteor_cloud.api.schemas import ResponseModel, StrictModel
+from byteor_cloud.core.errors import NotFound
 from byteor_cloud.db.session import Database
+from byteor_cloud.deployments import rollout
+from byteor_cloud.deployments.jobs import bundle_key_of
+from byteor_cloud.deployments.rules import TargetState
 from byteor_cloud.idempotency.rules import KEY_HEADER
 from byteor_cloud.identity import tokens
 from byteor_cloud.ratelimit import RouteClass
+from byteor_cloud.storage import BlobNotFound, BlobStore
 
 router = APIRouter(prefix="/agents/{agent_id}", tags=["agent runtime"])
 
@@ -80,8 +85,18 @@ class HeartbeatOut(ResponseModel):
     desired_state_etag: str
 
 
+class AssignmentOut(ResponseModel):
+    deployment_id: str
+    epoch: int
+    spec_hash: str
+    bundle_hash: str
+    bundle_digest: str
+    bundle_url: str = Field(description="Relative to the API origin")
+    approval_credential: str | None
+
+
 class DesiredStateOut(ResponseModel):
-    assignment: dict[str, Any] | None
+    assignment: AssignmentOut | None
     replay_orders: list[dict[str, Any]]
     signing_keys_etag: str
 
@@ -176,6 +191,81 @@ async def signing_keys(
     agent_id: str, request: Request, connection: ReadConnection, _: Limited
 ) -> dict[str, Any]:
     return await _signing_keys(request, connection, agent_id)
+
+
+@router.get(
+    "/bundles/{digest}",
+    summary="Download a deploy bundle assigned to this agent",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/gzip": {}}}},
+)
+async def bundle(
+    agent_id: str,
+    digest: Annotated[str, Path(pattern=r"^sha256:[0-9a-f]{64}$")],
+    request: Request,
+    connection: ReadConnection,
+    _: Limited,
+) -> StreamingResponse:
+    """Only the bundle of the agent's current assignment: any other digest is 404, so one
+    agent can never fetch another's bundle (or an old one) by guessing digests."""
+    context = await runtime.authenticate_agent(
+        connection, bearer_token(request), agent_id=agent_id, scope=AgentScope.deployment_read
+    )
+    assignment = context.assignment or {}
+    if assignment.get("bundle_digest") != digest:
+        raise NotFound("no such bundle is assigned to this agent", code="bundle_not_assigned")
+    store: BlobStore = request.app.state.store
+    key = bundle_key_of(context.org_id, context.project_id, context.environment_id, digest)
+    try:
+        stream = await store.open_stream(key)
+    except BlobNotFound:
+        raise NotFound("the bundle is not stored", code="bundle_not_assigned") from None
+    return StreamingResponse(
+        stream,
+        media_type="application/gzip",
+        headers={"Content-Length": str(stream.size), "ETag": f'"{digest}"'},
+    )
+
+
+class StatusIn(StrictModel):
+    epoch: int = Field(ge=1, le=2**31)
+    state: Literal["downloading", "activating", "active", "failed"]
+    error: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    tuning: Tuning | None = None
+
+
+class TargetOut(ResponseModel):
+    deployment_id: str
+    agent_id: str
+    epoch: int | None
+    state: str
+    phase: str
+
+
+@router.post(
+    "/deployments/{deployment_id}/status",
+    summary="Report progress on an assignment (fenced by epoch)",
+)
+async def report_status(
+    agent_id: str, deployment_id: str, body: StatusIn, request: Request, _: Limited
+) -> TargetOut:
+    database = get_database(request)
+    async with database.transaction() as session:
+        context = await runtime.authenticate_agent(
+            session, bearer_token(request), agent_id=agent_id, scope=AgentScope.heartbeat
+        )
+        target = await rollout.report_status(
+            session,
+            context.principal,
+            agent_id=context.agent_id,
+            deployment_id=deployment_id,
+            epoch=body.epoch,
+            state=TargetState(body.state),
+            error=body.error,
+            tuning=body.tuning.model_dump(mode="json") if body.tuning is not None else None,
+        )
+        out = TargetOut.model_validate(target)
+    return out
 
 
 # The fast path -------------------------------------------------------------------------

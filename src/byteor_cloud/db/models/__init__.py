@@ -4,6 +4,7 @@ from byteor_cloud.db.base import Base
 from byteor_cloud.db.models.agents import Agent, AgentKey, EnrollmentToken
 from byteor_cloud.db.models.audit import AuditChainHead, AuditRecord, SecurityEvent
 from byteor_cloud.db.models.authoring import ConfigBundle, Draft, Version
+from byteor_cloud.db.models.deployments import Approval, Deployment, DeploymentTarget
 from byteor_cloud.db.models.idempotency import IdempotencyRecord
 from byteor_cloud.db.models.identity import (
     BrowserSession,
@@ -28,11 +29,14 @@ __all__ = [
     "Agent",
     "AgentKey",
     "ApiKey",
+    "Approval",
     "AuditChainHead",
     "AuditRecord",
     "Base",
     "BrowserSession",
     "ConfigBundle",
+    "Deployment",
+    "DeploymentTarget",
     "Draft",
     "EnrollmentToken",
     "Environment",

@@ -69,6 +69,11 @@ class Agent(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON())
     # Bumped whenever what the agent should run changes; part of the desired-state ETag.
     desired_revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # The newest assignment epoch (0: never assigned); reports with a lower one are stale.
+    epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # The desired-state assignment document, kept on the row so that serving desired state
+    # stays the one statement that authenticates the key.
+    assignment: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON())
 
 
 class AgentKey(Base):

@@ -1,0 +1,1 @@
+"""Deployments: plans, the governed rollout to agents, rollbacks (PRODUCT.md §9)."""
