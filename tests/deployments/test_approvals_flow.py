@@ -4,17 +4,18 @@ revoke, expiry and plan changes (in-process, both databases)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update
 
 from byteor_cloud.approvals.credential import verify_credential
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.db.models.deployments import Approval
-from deployments.conftest import Env, Rig
+from helpers.deploy_rig import Env, Rig
 from helpers.jobs import drain_jobs
 
 
-async def _pending(rig: Rig, env: Env) -> tuple[dict, dict]:
+async def _pending(rig: Rig, env: Env) -> tuple[dict[str, Any], dict[str, Any]]:
     version = await rig.version()
     bundle = await env.bundle(version["id"])
     await env.enroll(2)
@@ -24,7 +25,7 @@ async def _pending(rig: Rig, env: Env) -> tuple[dict, dict]:
     return version, created.json()
 
 
-async def _approval(rig: Rig, env: Env, approval_id: str) -> dict:
+async def _approval(rig: Rig, env: Env, approval_id: str) -> dict[str, Any]:
     response = await rig.client.get(
         f"{env.path}/approvals/{approval_id}", headers=rig.admin.headers
     )
@@ -168,7 +169,7 @@ async def test_revoking_before_the_build_cancels_and_after_rollout_is_only_recor
 async def test_a_pending_request_expires_and_cancels_its_deployment(rig: Rig) -> None:
     env = await rig.environment("prod")
     _, deployment = await _pending(rig, env)
-    await drain_jobs(rig.app)
+    await drain_jobs(rig.local_app)
     assert (await _approval(rig, env, deployment["approval_id"]))["status"] == "pending"
     async with rig.database.transaction() as session:
         await session.execute(
@@ -233,8 +234,8 @@ async def _run_expiry_sweep(rig: Rig) -> None:
 
     context = JobContext(
         database=rig.database,
-        settings=rig.app.state.settings,
-        store=rig.app.state.store,
+        settings=rig.local_app.state.settings,
+        store=rig.local_app.state.store,
         job_id="test",
         job_type=ApprovalExpirySweep.job_type,
         attempt=1,

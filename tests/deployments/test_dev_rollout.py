@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployments.conftest import Rig
+from helpers.deploy_rig import Rig
 
 
 async def test_dev_deployment_reaches_active_as_agents_verify_and_report(rig: Rig) -> None:

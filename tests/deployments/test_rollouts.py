@@ -15,11 +15,11 @@ from byteor_cloud.db.models.agents import Agent
 from byteor_cloud.db.models.deployments import Deployment
 from byteor_cloud.deployments.jobs import RolloutSweep, render_bundle
 from byteor_cloud.jobs.queue import enqueue
-from deployments.conftest import Env, Rig, plan_variant
+from helpers.deploy_rig import Env, Rig, plan_variant
 from helpers.jobs import drain_jobs
 
 
-async def _deployed(rig: Rig, env: Env, version: dict, **body: Any) -> dict:
+async def _deployed(rig: Rig, env: Env, version: dict[str, Any], **body: Any) -> dict[str, Any]:
     bundle = await env.bundle(version["id"])
     created = await env.deploy(env.body(version, bundle, **body))
     assert created.status_code == 201, created.text
@@ -33,7 +33,7 @@ async def _sweep(rig: Rig) -> None:
     async with rig.database.transaction() as session:
         await enqueue(session, LivenessSweep())
         await enqueue(session, RolloutSweep())
-    await drain_jobs(rig.app)
+    await drain_jobs(rig.local_app)
 
 
 async def test_the_inflight_cap_refuses_a_second_deployment_until_the_first_lands(rig: Rig) -> None:
@@ -90,7 +90,7 @@ async def test_the_same_inputs_build_the_same_digest_and_only_assigned_agents_do
     for _ in range(2):
         async with rig.database.transaction(readonly=True) as session:
             row = await session.get_one(Deployment, deployment["id"])
-            built = await render_bundle(session, rig.app.state.settings, row, "rollout")
+            built = await render_bundle(session, rig.local_app.state.settings, row, "rollout")
         digests.add(built.digest)
     assert digests == {digest}
 
@@ -146,7 +146,7 @@ async def test_bad_plans_are_refused_with_the_field_named(rig: Rig) -> None:
     version = await rig.version()
     bundle = await env.bundle(version["id"])
     await env.enroll(1)
-    cases = [
+    cases: list[tuple[dict[str, Any], int, str | None]] = [
         ({"version_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 422, "unknown_version"),
         ({"bundle_id": "nope"}, 422, "unknown_bundle"),
         ({"targets": {"all": True, "labels": {"a": "b"}}}, 422, None),
@@ -203,7 +203,7 @@ async def test_a_silent_agent_becomes_unreachable_and_returns(rig: Rig) -> None:
     steady, silent = await env.enroll(2)
     created = await env.deploy(env.body(version, await env.bundle(version["id"])))
     deployment_id = created.json()["id"]
-    await drain_jobs(rig.app)
+    await drain_jobs(rig.local_app)
     await steady.step()
     async with rig.database.transaction() as session:
         await session.execute(
@@ -284,7 +284,7 @@ async def test_manual_rollback_restores_the_previous_deployment(rig: Rig) -> Non
     first_version = await rig.version()
     agents = await env.enroll(2)
 
-    async def approved(version: dict) -> dict:
+    async def approved(version: dict[str, Any]) -> dict[str, Any]:
         created = await env.deploy(env.body(version, await env.bundle(version["id"])))
         approval = f"{env.path}/approvals/{created.json()['approval_id']}/approve"
         assert (await rig.client.post(approval, json={}, headers=other.headers)).status_code == 200
