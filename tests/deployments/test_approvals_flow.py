@@ -3,14 +3,18 @@ revoke, expiry and plan changes (in-process, both databases)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
-from byteor_cloud.approvals.credential import verify_credential
+from byteor_cloud.approvals.credential import CredentialError, canonical_json, verify_credential
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.db.models.deployments import Approval
+from byteor_cloud.signing import repository as signing_repository
+from byteor_cloud.signing.keys import b64url, from_b64url, sign_sealed, signing_box
 from helpers.deploy_rig import Env, Rig
 from helpers.jobs import drain_jobs
 
@@ -241,3 +245,58 @@ async def _run_expiry_sweep(rig: Rig) -> None:
         attempt=1,
     )
     await sweep(context, ApprovalExpirySweep())
+
+
+async def test_the_credential_the_server_issues_fails_each_check_with_its_code(
+    rig: Rig,
+) -> None:
+    """Each verifier code, provoked on a credential the server issued (the order and the
+    module itself are covered in tests/approvals)."""
+    env = await rig.environment("prod")
+    version, deployment = await _pending(rig, env)
+    other = await rig.member("other@example.com")
+    base = f"{env.path}/approvals/{deployment['approval_id']}"
+    assert (
+        await rig.client.post(f"{base}/approve", json={}, headers=other.headers)
+    ).status_code == 200
+    token = (await rig.client.get(f"{base}/credential", headers=rig.admin.headers)).json()[
+        "credential"
+    ]
+    trusted = env.agents[0].trusted_keys
+    good: dict[str, Any] = {
+        "trusted_keys": trusted,
+        "spec_hash": version["spec_hash"],
+        "environment_id": env.environment_id,
+        "environment_posture": "prod",
+        "required_capabilities": version["capabilities"],
+    }
+    assert verify_credential(token, **good).approval_id == deployment["approval_id"]
+
+    payload_part, signature_part = token.split(".")
+    flipped = ("A" if signature_part[0] != "A" else "B") + signature_part[1:]
+    async with rig.database.transaction(readonly=True) as session:
+        key = await signing_repository.active_key(session, rig.org_id)
+        assert key is not None
+        box = signing_box(rig.local_app.state.settings.master_key())
+        document = json.loads(from_b64url(payload_part))
+        v2 = canonical_json({**document, "v": 2})
+        resigned = f"{b64url(v2)}.{sign_sealed(key.private_key_encrypted, box, v2)}"
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("credential_malformed", token[:-5] + "!!!!!", {}),
+        ("unknown_key", token, {"trusted_keys": []}),
+        ("bad_signature", f"{payload_part}.{flipped}", {}),
+        ("unsupported_version", resigned, {}),
+        ("spec_hash_mismatch", token, {"spec_hash": "sha256:" + "0" * 64}),
+        ("environment_mismatch", token, {"environment_posture": "staging"}),
+        ("environment_mismatch", token, {"environment_id": deployment["id"]}),
+        ("expired", token, {"now": utcnow() + timedelta(days=30)}),
+        (
+            "missing_capability",
+            token,
+            {"required_capabilities": [*version["capabilities"], "net:raw"]},
+        ),
+    ]
+    for code, candidate, changes in cases:
+        with pytest.raises(CredentialError) as failure:
+            verify_credential(candidate, **{**good, **changes})
+        assert failure.value.code == code, (code, failure.value)
