@@ -300,3 +300,33 @@ async def test_the_credential_the_server_issues_fails_each_check_with_its_code(
         with pytest.raises(CredentialError) as failure:
             verify_credential(candidate, **{**good, **changes})
         assert failure.value.code == code, (code, failure.value)
+
+
+async def test_approving_respects_the_cap_and_a_cancelled_subject(rig: Rig) -> None:
+    env = await rig.environment("staging")
+    version = await rig.version()
+    bundle = await env.bundle(version["id"])
+    await env.enroll(1)
+    first = (await env.deploy(env.body(version, bundle))).json()
+    second = (await env.deploy(env.body(version, bundle))).json()
+    assert second["status"] == "pending_approval"  # waiting is not in flight
+
+    def approve(deployment: dict[str, Any]) -> str:
+        return f"{env.path}/approvals/{deployment['approval_id']}/approve"
+
+    assert (
+        await rig.client.post(approve(first), json={}, headers=rig.admin.headers)
+    ).status_code == 200
+    capped = await rig.client.post(approve(second), json={}, headers=rig.admin.headers)
+    assert capped.status_code == 409, capped.text
+    assert capped.json()["error"]["code"] == "inflight_cap"
+    assert (await _approval(rig, env, second["approval_id"]))["status"] == "pending"
+
+    cancelled = await rig.client.post(
+        f"{env.path}/deployments/{second['id']}/cancel", json={}, headers=rig.admin.headers
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    await env.settle()
+    closed = await rig.client.post(approve(second), json={}, headers=rig.admin.headers)
+    assert closed.status_code == 409
+    assert closed.json()["error"]["code"] == "subject_closed"
