@@ -262,14 +262,17 @@ async def test_desired_state_304_performs_no_database_write(
     def count(_conn, _cursor, statement, *_args) -> None:
         statements.append(statement.strip().split()[0].upper())
 
-    engine = database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
+    # Every engine the database handle runs statements on, the hot path's included.
+    engines = database.sync_engines
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         unchanged = await fleet.client.get(
             url, headers={**bearer(agent["api_key"]), "If-None-Match": etag}
         )
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     assert statements  # it did authenticate against the database …

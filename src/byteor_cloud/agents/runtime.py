@@ -7,12 +7,13 @@ record when its status changes)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Table, Update, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from byteor_cloud.agents.rules import AgentScope, AgentStatus, LivenessEvent, next_status
@@ -21,11 +22,12 @@ from byteor_cloud.audit.service import AuditTarget
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.errors import PermissionDenied, Unauthenticated
 from byteor_cloud.core.principal import CredentialKind, Principal
+from byteor_cloud.db.hotpath import HotConnection
 from byteor_cloud.db.models.agents import Agent, AgentKey
 from byteor_cloud.db.models.signing import SigningKey
 from byteor_cloud.db.models.tenancy import Environment
 from byteor_cloud.identity import tokens
-from byteor_cloud.signing.rules import PUBLISHED
+from byteor_cloud.signing.rules import PUBLISHED, KeyStatus
 from byteor_cloud.signing.service import entry_of
 
 
@@ -78,7 +80,9 @@ _CREDENTIAL = (
         SigningKey,
         and_(
             SigningKey.org_id == Agent.org_id,
-            SigningKey.status.in_(sorted(status.value for status in PUBLISHED)),
+            # "Not retired" is PUBLISHED (asserted below), written as one comparison: an
+            # IN list is re-rendered for every execution, and this runs on every poll.
+            SigningKey.status != KeyStatus.retired.value,
         ),
     )
     .where(AgentKey.token_hash == bindparam("token_hash"))
@@ -86,8 +90,15 @@ _CREDENTIAL = (
 )
 
 
+assert frozenset(KeyStatus) - {KeyStatus.retired} == PUBLISHED
+
+
 async def authenticate_agent(
-    db: AsyncConnection | AsyncSession, token: str | None, *, agent_id: str, scope: AgentScope
+    db: AsyncConnection | AsyncSession | HotConnection,
+    token: str | None,
+    *,
+    agent_id: str,
+    scope: AgentScope,
 ) -> AgentContext:
     """401 for a missing/bad/expired key or a deleted agent; 403 for another agent's path or
     a key without the scope. One statement on `db` (a read connection or the request's
@@ -153,7 +164,7 @@ def _beat_values(beat: dict[str, Any], status: AgentStatus) -> dict[str, Any]:
 
 
 async def record_steady_heartbeat(
-    connection: AsyncConnection, context: AgentContext, beat: dict[str, Any]
+    connection: AsyncConnection | HotConnection, context: AgentContext, beat: dict[str, Any]
 ) -> bool:
     """The common beat, of an agent already online: one autocommit UPDATE, conditional on
     the agent still existing and still being online. False when it did not apply (the
@@ -162,12 +173,28 @@ async def record_steady_heartbeat(
     if AgentStatus(context.status) is not AgentStatus.online:
         return False
     online = next_status(AgentStatus.online, LivenessEvent.heartbeat)
+    values = _beat_values(beat, online)
     result = await connection.execute(
-        update(Agent)
-        .where(Agent.id == context.agent_id, Agent.status == AgentStatus.online.value)
-        .values(_beat_values(beat, online))
+        _steady_update(frozenset(values)), {**values, "agent_id": context.agent_id}
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+_AGENTS = cast(Table, Agent.__table__)
+
+
+@functools.cache
+def _steady_update(fields: frozenset[str]) -> Update:
+    """One Core UPDATE per set of reported fields (at most 2^5 of them), built once: the
+    steady beat binds values instead of constructing and hashing a new statement."""
+    return (
+        update(_AGENTS)
+        .where(
+            _AGENTS.c.id == bindparam("agent_id"),
+            _AGENTS.c.status == AgentStatus.online.value,
+        )
+        .values({name: bindparam(name, type_=_AGENTS.c[name].type) for name in sorted(fields)})
+    )
 
 
 async def record_heartbeat(

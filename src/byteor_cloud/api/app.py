@@ -117,7 +117,7 @@ def create_app(
     install_sign_in(app, settings)
     install_idempotency(app, settings)
     # Inside the edge, in front of everything else (see its docstring).
-    app.add_middleware(AgentRuntimeFastPath, routes=lambda: app.routes)
+    app.add_middleware(AgentRuntimeFastPath)
     http_metrics = HttpMetrics(app.state.metrics_registry)
     app.state.auth_metrics = http_metrics.auth_outcomes
     app.add_middleware(

@@ -80,6 +80,11 @@ def _connect_args(url: URL, schema: str) -> dict[str, Any]:
     return {}
 
 
+def is_sqlite_file(url: str) -> bool:
+    """A SQLite database on disk (a second connection sees the same data)."""
+    return _is_sqlite_file(make_url(url))
+
+
 def _is_sqlite_file(url: URL) -> bool:
     database = url.database
     return bool(database) and database != ":memory:" and "mode=memory" not in str(url)
@@ -119,7 +124,8 @@ def make_async_engine(url: str, *, schema: str = "public", **kwargs: Any) -> Asy
 def make_sync_engine(url: str, *, schema: str = "public", **kwargs: Any) -> Engine:
     """A synchronous engine for migrations and offline commands."""
     parsed = _normalise(url, asynchronous=False)
-    engine = create_engine(parsed, connect_args=_connect_args(parsed, schema), **kwargs)
+    connect_args = {**_connect_args(parsed, schema), **kwargs.pop("connect_args", {})}
+    engine = create_engine(parsed, connect_args=connect_args, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _ensure_sqlite_parent(parsed)
         _install_sqlite_hooks(engine)

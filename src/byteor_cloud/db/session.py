@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from byteor_cloud.db.engine import (
     SQLITE_BEGIN_OPTION,
     SQLITE_NO_BEGIN,
     is_sqlite,
+    is_sqlite_file,
     make_async_engine,
 )
+from byteor_cloud.db.hotpath import HotConnection, HotPath
 
 
 class Database:
@@ -34,6 +37,9 @@ class Database:
         self._reader = async_sessionmaker(read_engine, expire_on_commit=False)
         # Single-statement reads need no transaction: each statement is its own consistent
         # snapshot. Skipping BEGIN/ROLLBACK saves round trips (thread hops on aiosqlite).
+        self._hot = HotPath(
+            url, self.engine, is_sqlite=self.is_sqlite, sqlite_file=is_sqlite_file(url)
+        )
         self._autocommit = (
             self.engine.execution_options(**{SQLITE_BEGIN_OPTION: SQLITE_NO_BEGIN})
             if self.is_sqlite
@@ -64,5 +70,21 @@ class Database:
         async with self._autocommit.connect() as connection:
             yield connection
 
+    @asynccontextmanager
+    async def hot(self) -> AsyncIterator[HotConnection]:
+        """A kept connection for the agent hot path's single statements (`db.hotpath`);
+        raises `HotPathBusy` when the statement would have to wait: use the pooled path."""
+        async with self._hot.connection() as connection:
+            yield connection
+
+    @property
+    def sync_engines(self) -> list[Engine]:
+        """Every engine this handle runs statements on (tests listen to them)."""
+        engines = [self.engine.sync_engine]
+        if self._hot.sqlite_engine is not None:
+            engines.append(self._hot.sqlite_engine)
+        return engines
+
     async def dispose(self) -> None:
+        await self._hot.close()
         await self.engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field, StringConstraints, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from byteor_cloud.agents import runtime
@@ -23,6 +22,7 @@ from byteor_cloud.api.errors import handle_error
 from byteor_cloud.api.ratelimit import enforce
 from byteor_cloud.api.schemas import ResponseModel, StrictModel
 from byteor_cloud.core.errors import NotFound
+from byteor_cloud.db.hotpath import HotConnection, HotPathBusy
 from byteor_cloud.db.session import Database
 from byteor_cloud.deployments import rollout
 from byteor_cloud.deployments.jobs import bundle_key_of
@@ -118,13 +118,25 @@ async def _heartbeat(
 ) -> HeartbeatOut:
     token = bearer_token(request)
     beat = body.model_dump(exclude_unset=True, mode="json")
-    # Usually: one read and one conditional UPDATE, outside any transaction. A status
-    # change (audited) or a race with the sweep or a deletion redoes it all in one.
-    async with database.autocommit_reader() as connection:
-        context = await runtime.authenticate_agent(
-            connection, token, agent_id=agent_id, scope=AgentScope.heartbeat
-        )
-        done = await runtime.record_steady_heartbeat(connection, context, beat)
+    # Usually: one read and one conditional UPDATE on the hot path, outside any
+    # transaction. When SQLite's write lock is held the UPDATE goes through the pool
+    # (still one autocommit statement, which waits for the lock in its own thread rather
+    # than holding a transaction open). A status change (audited) or a race with the sweep
+    # or a deletion redoes it all in one transaction.
+    context: runtime.AgentContext | None = None
+    try:
+        async with database.hot() as hot:
+            context = await runtime.authenticate_agent(
+                hot, token, agent_id=agent_id, scope=AgentScope.heartbeat
+            )
+            done = await runtime.record_steady_heartbeat(hot, context, beat)
+    except HotPathBusy:
+        async with database.autocommit_reader() as connection:
+            if context is None:
+                context = await runtime.authenticate_agent(
+                    connection, token, agent_id=agent_id, scope=AgentScope.heartbeat
+                )
+            done = await runtime.record_steady_heartbeat(connection, context, beat)
     if not done:
         async with database.transaction() as session:
             context = await runtime.authenticate_agent(
@@ -138,7 +150,10 @@ async def _heartbeat(
 
 
 async def _desired_state(
-    request: Request, connection: AsyncConnection, agent_id: str, if_none_match: str | None
+    request: Request,
+    connection: AsyncConnection | HotConnection,
+    agent_id: str,
+    if_none_match: str | None,
 ) -> Response:
     context = await runtime.authenticate_agent(
         connection, bearer_token(request), agent_id=agent_id, scope=AgentScope.deployment_read
@@ -153,7 +168,7 @@ async def _desired_state(
 
 
 async def _signing_keys(
-    request: Request, connection: AsyncConnection, agent_id: str
+    request: Request, connection: AsyncConnection | HotConnection, agent_id: str
 ) -> dict[str, Any]:
     context = await runtime.authenticate_agent(
         connection, bearer_token(request), agent_id=agent_id, scope=AgentScope.signing_keys_read
@@ -275,6 +290,14 @@ _FAST_PATH = re.compile(r"^/api/v1/agents/([^/]+)/(heartbeat|desired-state|signi
 _METHODS = {"heartbeat": "POST", "desired-state": "GET", "signing-keys": "GET"}
 
 
+@dataclass(frozen=True)
+class _Template:
+    path: str
+
+
+_TEMPLATES = {name: _Template(f"{_PREFIX}{{agent_id}}/{name}") for name in _METHODS}
+
+
 class AgentRuntimeFastPath:
     """Serves the agent runtime routes (`POST heartbeat`, `GET desired-state`, `GET
     signing-keys`) straight from ASGI, in front of the idempotency and page middlewares and
@@ -285,21 +308,8 @@ class AgentRuntimeFastPath:
     the same error envelope as the routes above (tests/agents run against both). Requests
     it does not handle (other methods, a heartbeat carrying an Idempotency-Key) go on."""
 
-    def __init__(self, app: ASGIApp, *, routes: Callable[[], Sequence[BaseRoute]]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._routes = routes
-        self._templates: dict[str, BaseRoute] | None = None
-
-    def _route(self, name: str) -> BaseRoute | None:
-        # The documented route, recorded in the scope like FastAPI does: the edge labels
-        # metrics and the access log with its template.
-        if self._templates is None:
-            self._templates = {
-                str(getattr(route, "path", "")).rsplit("/", 1)[-1]: route
-                for route in self._routes()
-                if str(getattr(route, "path", "")).startswith(_PREFIX + "{agent_id}/")
-            }
-        return self._templates.get(name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope["path"]).startswith(_PREFIX):
@@ -314,10 +324,10 @@ class AgentRuntimeFastPath:
         if name == "heartbeat" and KEY_HEADER.lower() in request.headers:
             await self.app(scope, receive, send)
             return
-        route = self._route(name)
-        if route is not None:
-            scope["route"] = route
-            scope.setdefault("path_params", {})["agent_id"] = agent_id
+        # The documented route's template, recorded in the scope as routing does: the edge
+        # labels metrics and the access log with it.
+        scope["route"] = _TEMPLATES[name]
+        scope.setdefault("path_params", {})["agent_id"] = agent_id
         try:
             response = await self._answer(request, name, agent_id)
         except _BodyNotRead as exc:
@@ -336,12 +346,25 @@ class AgentRuntimeFastPath:
             out = await _heartbeat(request, database, agent_id, body)
             return JSONResponse(out.model_dump(mode="json"))
         await limit_agents(request)
-        async with database.autocommit_reader() as connection:
-            if name == "desired-state":
-                return await _desired_state(
-                    request, connection, agent_id, request.headers.get("if-none-match")
-                )
-            return JSONResponse(await _signing_keys(request, connection, agent_id))
+        try:
+            async with database.hot() as hot:
+                return await self._read(request, name, agent_id, hot)
+        except HotPathBusy:
+            async with database.autocommit_reader() as connection:
+                return await self._read(request, name, agent_id, connection)
+
+    async def _read(
+        self,
+        request: Request,
+        name: str,
+        agent_id: str,
+        connection: AsyncConnection | HotConnection,
+    ) -> Response:
+        if name == "desired-state":
+            return await _desired_state(
+                request, connection, agent_id, request.headers.get("if-none-match")
+            )
+        return JSONResponse(await _signing_keys(request, connection, agent_id))
 
 
 class _BodyNotRead(Exception):
