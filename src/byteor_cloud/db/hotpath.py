@@ -12,8 +12,8 @@ statement, so this keeps connections for them:
   path, which waits. The loop runs one coroutine at a time and these calls never yield,
   so the one connection is never used by two requests at once.
 - **PostgreSQL**: a few asynchronous connections kept open in autocommit mode, handed
-  out without the pool's pre-ping and reset round trips. A connection that fails is
-  discarded (the next request opens a new one) and the failure surfaces as usual.
+  out without the pool's pre-ping and reset round trips. A statement that finds its
+  connection dead runs once more on a fresh one (hot statements are safe to repeat).
 
 Only statements that are correct on their own belong here (see `agents.runtime`).
 """
@@ -21,6 +21,7 @@ Only statements that are correct on their own belong here (see `agents.runtime`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -86,10 +87,25 @@ class _Buffered:
 
 
 class _PostgresHot(HotConnection):
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:
+        self._engine = engine
         self.connection = connection
 
     async def execute(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
+        try:
+            return await self._run(statement, params)
+        except DBAPIError as exc:
+            if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+                raise
+        # The kept connection died (a server restart, an idle timeout): what the pool's
+        # pre-ping would have caught. Hot statements stand alone and are safe to repeat,
+        # so run it once more on a fresh connection; a second failure is reported.
+        with contextlib.suppress(Exception):
+            await self.connection.close()
+        self.connection = await self._engine.connect()
+        return await self._run(statement, params)
+
+    async def _run(self, statement: Executable, params: Mapping[str, Any] | None) -> Any:
         result = await self.connection.execute(statement, dict(params or {}))
         if result.returns_rows:
             return _Buffered(list(result.all()), result.rowcount)
@@ -150,7 +166,7 @@ class HotPath:
                 return self._idle.pop()
             self._open += 1
         try:
-            return _PostgresHot(await self._engine.connect())
+            return _PostgresHot(self._engine, await self._engine.connect())
         except BaseException:
             async with self._available:
                 self._open -= 1
