@@ -48,13 +48,7 @@ async def sweep(context: JobContext, _payload: LivenessSweep) -> None:
                 session,
                 SYSTEM,
                 "agent.offline",
-                AuditTarget(
-                    agent.org_id,
-                    "agent",
-                    agent.id,
-                    project_id=agent.project_id,
-                    environment_id=agent.environment_id,
-                ),
+                AuditTarget.in_environment("agent", agent),
                 details={
                     "last_heartbeat_at": agent.last_heartbeat_at.isoformat(),
                     "missed_intervals": MISSED_INTERVALS,

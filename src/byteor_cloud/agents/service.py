@@ -27,13 +27,7 @@ MAX_LABEL_FILTERS = 10
 
 
 def _target(scope: Scope, agent: Agent) -> AuditTarget:
-    return AuditTarget(
-        scope.org_id,
-        "agent",
-        agent.id,
-        project_id=agent.project_id,
-        environment_id=agent.environment_id,
-    )
+    return AuditTarget.in_environment("agent", agent)
 
 
 async def list_agents(

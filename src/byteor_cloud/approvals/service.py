@@ -22,12 +22,12 @@ from byteor_cloud.audit.service import AuditTarget
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.crypto import SecretBox
 from byteor_cloud.core.errors import Conflict, InvalidState, NotFound
-from byteor_cloud.core.ids import is_id
 from byteor_cloud.core.pagination import Page, PageRequest
 from byteor_cloud.core.principal import Principal
 from byteor_cloud.core.scope import Scope
 from byteor_cloud.db.models.deployments import Approval, Deployment
 from byteor_cloud.db.pagination import paginate
+from byteor_cloud.db.scoped import get_in_environment, in_environment
 from byteor_cloud.deployments.rules import DeploymentEvent, DeploymentStatus
 from byteor_cloud.signing import repository as signing_keys
 from byteor_cloud.signing.keys import from_b64url, sign_sealed
@@ -40,13 +40,7 @@ NOT_ON_AGENTS = frozenset({DeploymentStatus.approved, DeploymentStatus.building}
 
 
 def approval_target(approval: Approval) -> AuditTarget:
-    return AuditTarget(
-        approval.org_id,
-        "approval",
-        approval.id,
-        project_id=approval.project_id,
-        environment_id=approval.environment_id,
-    )
+    return AuditTarget.in_environment("approval", approval)
 
 
 async def request_for_deployment(
@@ -89,27 +83,15 @@ async def request_for_deployment(
 async def get_approval(
     session: AsyncSession, scope: Scope, approval_id: str, *, lock: bool = False
 ) -> Approval:
-    if not is_id(approval_id):
-        raise NotFound("approval not found")
-    statement = select(Approval).where(
-        Approval.id == approval_id,
-        Approval.org_id == scope.org_id,
-        Approval.environment_id == scope.environment_id,
+    return await get_in_environment(
+        session, Approval, scope, approval_id, what="approval", lock=lock
     )
-    if lock:
-        statement = statement.with_for_update()
-    approval = await session.scalar(statement)
-    if approval is None:
-        raise NotFound("approval not found")
-    return approval
 
 
 async def list_approvals(
     session: AsyncSession, scope: Scope, *, page: PageRequest, status: ApprovalStatus | None
 ) -> Page[Approval]:
-    statement = select(Approval).where(
-        Approval.org_id == scope.org_id, Approval.environment_id == scope.environment_id
-    )
+    statement = in_environment(Approval, scope)
     if status is not None:
         statement = statement.where(Approval.status == status.value)
     return await paginate(session, statement, sort_key=[Approval.id], page=page, descending=True)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,28 @@ class AuditTarget:
     resource_id: str | None = None
     project_id: str | None = None
     environment_id: str | None = None
+
+    @classmethod
+    def in_environment(cls, resource_type: str, row: EnvironmentRow) -> AuditTarget:
+        """A resource that lives in an environment (its row carries the tenancy path)."""
+        return cls(
+            row.org_id,
+            resource_type,
+            row.id,
+            project_id=row.project_id,
+            environment_id=row.environment_id,
+        )
+
+
+class EnvironmentRow(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def org_id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def environment_id(self) -> str: ...
 
 
 def body_of(record: AuditRecord) -> dict[str, Any]:

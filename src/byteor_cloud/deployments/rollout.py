@@ -5,6 +5,8 @@ derived from its targets. Lock order everywhere: deployment, then agent, then ta
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -155,29 +157,23 @@ async def assign(
 async def assign_batch(session: AsyncSession, deployment: Deployment, batch: int) -> int:
     """Assign the rollout's `batch` (its targets not yet assigned); returns how many."""
     assert deployment.bundle_digest is not None
-    targets = (
-        await session.scalars(
-            select(DeploymentTarget)
-            .where(
-                DeploymentTarget.deployment_id == deployment.id,
-                DeploymentTarget.batch == batch,
-                DeploymentTarget.epoch.is_(None),
-            )
-            .order_by(DeploymentTarget.agent_id)
+    targets = await session.scalars(
+        select(DeploymentTarget)
+        .where(
+            DeploymentTarget.deployment_id == deployment.id,
+            DeploymentTarget.batch == batch,
+            DeploymentTarget.epoch.is_(None),
         )
-    ).all()
-    for target in targets:
-        await assign(
-            session,
-            deployment,
-            target,
-            digest=deployment.bundle_digest,
-            spec_hash=deployment.spec_hash,
-            bundle_hash=deployment.bundle_hash,
-            credential=deployment.approval_credential,
-            phase="rollout",
-        )
-    return len(targets)
+        .order_by(DeploymentTarget.agent_id)
+    )
+    return await _assign_all(
+        session,
+        deployment,
+        targets.all(),
+        Assignment(deployment.bundle_digest, deployment.spec_hash, deployment.bundle_hash),
+        credential=deployment.approval_credential,
+        phase="rollout",
+    )
 
 
 async def assign_rollback(
@@ -186,27 +182,51 @@ async def assign_rollback(
     """Reassign every target this deployment reached (and not since taken over by a newer
     deployment) to the previous deployment's spec and config under a fresh epoch."""
     assert deployment.rollback_digest is not None
-    targets = (
-        await session.scalars(
-            select(DeploymentTarget)
-            .where(
-                DeploymentTarget.deployment_id == deployment.id,
-                DeploymentTarget.epoch.is_not(None),
-                DeploymentTarget.state != TargetState.superseded.value,
-            )
-            .order_by(DeploymentTarget.agent_id)
+    targets = await session.scalars(
+        select(DeploymentTarget)
+        .where(
+            DeploymentTarget.deployment_id == deployment.id,
+            DeploymentTarget.epoch.is_not(None),
+            DeploymentTarget.state != TargetState.superseded.value,
         )
-    ).all()
+        .order_by(DeploymentTarget.agent_id)
+    )
+    return await _assign_all(
+        session,
+        deployment,
+        targets.all(),
+        Assignment(deployment.rollback_digest, previous.spec_hash, previous.bundle_hash),
+        credential=deployment.rollback_credential,
+        phase="rollback",
+    )
+
+
+@dataclass(frozen=True)
+class Assignment:
+    digest: str
+    spec_hash: str
+    bundle_hash: str
+
+
+async def _assign_all(
+    session: AsyncSession,
+    deployment: Deployment,
+    targets: Sequence[DeploymentTarget],
+    what: Assignment,
+    *,
+    credential: str | None,
+    phase: str,
+) -> int:
     for target in targets:
         await assign(
             session,
             deployment,
             target,
-            digest=deployment.rollback_digest,
-            spec_hash=previous.spec_hash,
-            bundle_hash=previous.bundle_hash,
-            credential=deployment.rollback_credential,
-            phase="rollback",
+            digest=what.digest,
+            spec_hash=what.spec_hash,
+            bundle_hash=what.bundle_hash,
+            credential=credential,
+            phase=phase,
         )
     return len(targets)
 

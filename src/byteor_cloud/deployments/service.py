@@ -22,6 +22,7 @@ from byteor_cloud.db.models.authoring import ConfigBundle, Version
 from byteor_cloud.db.models.deployments import Deployment, DeploymentTarget
 from byteor_cloud.db.models.tenancy import Environment
 from byteor_cloud.db.pagination import paginate
+from byteor_cloud.db.scoped import get_in_environment, in_environment
 from byteor_cloud.deployments.rules import (
     IN_FLIGHT,
     AllAtOnce,
@@ -72,13 +73,7 @@ class Plan:
 
 
 def deployment_target(deployment: Deployment) -> AuditTarget:
-    return AuditTarget(
-        deployment.org_id,
-        "deployment",
-        deployment.id,
-        project_id=deployment.project_id,
-        environment_id=deployment.environment_id,
-    )
+    return AuditTarget.in_environment("deployment", deployment)
 
 
 def policy_of(environment: Environment) -> EnvironmentPolicy:
@@ -411,27 +406,15 @@ async def transition(
 async def get_deployment(
     session: AsyncSession, scope: Scope, deployment_id: str, *, lock: bool = False
 ) -> Deployment:
-    if not is_id(deployment_id):
-        raise NotFound("deployment not found")
-    statement = select(Deployment).where(
-        Deployment.id == deployment_id,
-        Deployment.org_id == scope.org_id,
-        Deployment.environment_id == scope.environment_id,
+    return await get_in_environment(
+        session, Deployment, scope, deployment_id, what="deployment", lock=lock
     )
-    if lock:
-        statement = statement.with_for_update()
-    deployment = await session.scalar(statement)
-    if deployment is None:
-        raise NotFound("deployment not found")
-    return deployment
 
 
 async def list_deployments(
     session: AsyncSession, scope: Scope, *, page: PageRequest, status: DeploymentStatus | None
 ) -> Page[Deployment]:
-    statement = select(Deployment).where(
-        Deployment.org_id == scope.org_id, Deployment.environment_id == scope.environment_id
-    )
+    statement = in_environment(Deployment, scope)
     if status is not None:
         statement = statement.where(Deployment.status == status.value)
     return await paginate(session, statement, sort_key=[Deployment.id], page=page, descending=True)
