@@ -106,6 +106,7 @@ class DeploymentDetailOut(DeploymentOut):
 
 
 class TargetOut(ResponseModel):
+    id: str = Field(description="The target's id (audit records name it)")
     agent_id: str
     agent_name: str
     batch: int
