@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 
 from byteor_cloud.agents.jobs import LivenessSweep, sweep
 from byteor_cloud.core.clock import set_clock, utcnow
@@ -259,20 +259,14 @@ async def test_desired_state_304_performs_no_database_write(
     assert beat.json()["desired_state_etag"] == etag
     statements: list[str] = []
 
-    def count(_conn, _cursor, statement, *_args) -> None:
+    def count(statement: str) -> None:
         statements.append(statement.strip().split()[0].upper())
 
-    # Every engine the database handle runs statements on, the hot path's included.
-    engines = database.sync_engines
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
+    # Every engine of the database handle and the hot path's driver connections.
+    with database.observe_statements(count):
         unchanged = await fleet.client.get(
             url, headers={**bearer(agent["api_key"]), "If-None-Match": etag}
         )
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     assert statements  # it did authenticate against the database …

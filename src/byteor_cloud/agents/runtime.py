@@ -22,7 +22,7 @@ from byteor_cloud.audit.service import AuditTarget
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.errors import PermissionDenied, Unauthenticated
 from byteor_cloud.core.principal import CredentialKind, Principal
-from byteor_cloud.db.hotpath import HotConnection
+from byteor_cloud.db.hotpath import PLAIN_ROWS, HotConnection
 from byteor_cloud.db.models.agents import Agent, AgentKey
 from byteor_cloud.db.models.signing import SigningKey
 from byteor_cloud.db.models.tenancy import Environment
@@ -87,6 +87,8 @@ _CREDENTIAL = (
     )
     .where(AgentKey.token_hash == bindparam("token_hash"))
     .order_by(SigningKey.id)
+    # Text, integers, JSON and zone-aware timestamps only: the hot path may read it raw.
+    .execution_options(**{PLAIN_ROWS: True})
 )
 
 

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,6 +38,13 @@ from byteor_cloud.db.engine import SQLITE_BEGIN_OPTION, SQLITE_NO_BEGIN, make_sy
 
 # Kept PostgreSQL connections per process; more concurrent requests wait for one.
 POSTGRES_HOT_CONNECTIONS = 8
+
+# Execution option of a SELECT whose rows need no conversion beyond the driver's own (text,
+# numbers, JSON, timestamps with a time zone): on PostgreSQL the hot path runs it straight
+# on psycopg, compiled once, as a prepared statement, skipping SQLAlchemy's asyncio adapter
+# (measured ~175 µs against ~440 µs per credential read). Rows are named tuples whose
+# fields are the statement's column labels.
+PLAIN_ROWS = "byteor_plain_rows"
 
 
 class HotPathBusy(Exception):
@@ -87,29 +96,49 @@ class _Buffered:
 
 
 class _PostgresHot(HotConnection):
-    def __init__(self, engine: AsyncEngine, connection: AsyncConnection) -> None:
-        self._engine = engine
+    def __init__(self, path: HotPath, connection: AsyncConnection) -> None:
+        self._path = path
         self.connection = connection
+        self._driver: Any = None
 
     async def execute(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
         try:
             return await self._run(statement, params)
-        except DBAPIError as exc:
-            if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+        except (DBAPIError, psycopg.OperationalError) as exc:
+            if isinstance(exc, DBAPIError) and not (
+                exc.connection_invalidated or isinstance(exc, OperationalError)
+            ):
                 raise
         # The kept connection died (a server restart, an idle timeout): what the pool's
         # pre-ping would have caught. Hot statements stand alone and are safe to repeat,
         # so run it once more on a fresh connection; a second failure is reported.
         with contextlib.suppress(Exception):
+            await self.connection.invalidate()
             await self.connection.close()
-        self.connection = await self._engine.connect()
+        self.connection, self._driver = await self._path.engine.connect(), None
         return await self._run(statement, params)
 
     async def _run(self, statement: Executable, params: Mapping[str, Any] | None) -> Any:
+        if statement.get_execution_options().get(PLAIN_ROWS):
+            return _Buffered(await self._plain(statement, params or {}), -1)
         result = await self.connection.execute(statement, dict(params or {}))
         if result.returns_rows:
             return _Buffered(list(result.all()), result.rowcount)
         return result
+
+    async def _plain(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+        if self._driver is None:
+            raw = await self.connection.get_raw_connection()
+            self._driver = raw.driver_connection
+        cursor = self._driver.cursor(row_factory=namedtuple_row)
+        try:
+            sql, defaults = self._path.compiled_sql(statement)
+            for observe in self._path.observers:
+                observe(sql)
+            await cursor.execute(sql, {**defaults, **params}, prepare=True)
+            return list(await cursor.fetchall())
+        finally:
+            await cursor.close()
 
 
 class HotPath:
@@ -119,13 +148,27 @@ class HotPath:
         self, url: str, engine: AsyncEngine, *, is_sqlite: bool, sqlite_file: bool
     ) -> None:
         self._url = url
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._compiled: dict[Executable, tuple[str, dict[str, Any]]] = {}
+        # Called with the SQL of each statement run straight on the driver (which
+        # SQLAlchemy's events do not see); `Database.observe_statements` uses it.
+        self.observers: list[Callable[[str], None]] = []
         self._is_sqlite = is_sqlite
         self._sqlite_file = sqlite_file
         self._sqlite: _SqliteHot | None = None
         self._idle: list[_PostgresHot] = []
         self._open = 0
         self._available = asyncio.Condition() if not is_sqlite else None
+
+    def compiled_sql(self, statement: Executable) -> tuple[str, dict[str, Any]]:
+        """The statement's SQL for this dialect and the values of the literals it binds,
+        compiled once (`PLAIN_ROWS` statements are module constants)."""
+        entry = self._compiled.get(statement)
+        if entry is None:
+            compiled = statement.compile(dialect=self.engine.dialect)  # type: ignore[attr-defined]
+            entry = (str(compiled), dict(compiled.params))
+            self._compiled[statement] = entry
+        return entry
 
     @property
     def sqlite_engine(self) -> Engine | None:
@@ -166,7 +209,7 @@ class HotPath:
                 return self._idle.pop()
             self._open += 1
         try:
-            return _PostgresHot(self._engine, await self._engine.connect())
+            return _PostgresHot(self, await self.engine.connect())
         except BaseException:
             async with self._available:
                 self._open -= 1

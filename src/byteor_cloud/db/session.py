@@ -7,10 +7,10 @@ without an exception and rolls back otherwise.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from byteor_cloud.db.engine import (
@@ -77,13 +77,26 @@ class Database:
         async with self._hot.connection() as connection:
             yield connection
 
-    @property
-    def sync_engines(self) -> list[Engine]:
-        """Every engine this handle runs statements on (tests listen to them)."""
+    @contextmanager
+    def observe_statements(self, callback: Callable[[str], None]) -> Iterator[None]:
+        """Call `callback` with the SQL of every statement this handle runs meanwhile,
+        on every engine and on the hot path's driver connections (tests count writes)."""
         engines = [self.engine.sync_engine]
         if self._hot.sqlite_engine is not None:
             engines.append(self._hot.sqlite_engine)
-        return engines
+
+        def listener(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            callback(statement)
+
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", listener)
+        self._hot.observers.append(callback)
+        try:
+            yield
+        finally:
+            self._hot.observers.remove(callback)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", listener)
 
     async def dispose(self) -> None:
         await self._hot.close()
