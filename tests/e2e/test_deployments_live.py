@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from byteor_cloud.approvals.credential import verify_credential
+from byteor_cloud.db.models.deployments import Deployment
 from byteor_cloud.db.session import Database
+from byteor_cloud.deployments.jobs import render_bundle
 from helpers.databases import TestDatabase
 from helpers.deploy_rig import Rig, make_rig, plan_variant
 from helpers.processes import RunningProcess, start_server, start_worker_process
@@ -142,3 +144,74 @@ async def test_a_silent_agent_becomes_unreachable_on_the_real_server(live: Rig) 
     assert (await env.deployment(deployment_id))["status"] == "deploying"
     await env.until_status(deployment_id, "active")
     assert silent.running is not None
+
+
+async def test_operator_controls_and_reproducible_bundles_on_the_real_server(
+    live: Rig, test_db: TestDatabase
+) -> None:
+    env = await live.environment("staging")
+    version = await live.version()
+    bundle = await env.bundle(version["id"])
+    await env.enroll(2)
+    body = env.body(version, bundle)
+    planned = await live.client.post(
+        f"{env.path}/deployments/plan", json=body, headers=live.admin.headers
+    )
+    assert planned.json()["requires_approval"] is True
+    phased = {**body, "strategy": {"type": "phased", "batches": [50, 100]}}
+    stale = await env.deploy({**phased, "plan_hash": planned.json()["plan_hash"]})
+    assert stale.status_code == 409
+    assert stale.json()["error"]["code"] == "plan_changed"
+    nobody = await env.deploy({**body, "targets": {"labels": {"zone": "nowhere"}}})
+    assert nobody.status_code == 422
+    assert nobody.json()["error"]["code"] == "no_targets"
+
+    # Deny one, cancel one, ship one.
+    decided = []
+    for _ in range(3):
+        created = await env.deploy({**body, "plan_hash": planned.json()["plan_hash"]})
+        assert created.status_code == 201, created.text
+        decided.append(created.json())
+    denied, cancelled, shipped = decided
+    base = f"{env.path}/approvals"
+    deny = await live.client.post(
+        f"{base}/{denied['approval_id']}/deny", json={}, headers=live.admin.headers
+    )
+    assert deny.json()["status"] == "denied"
+    cancel = await live.client.post(
+        f"{env.path}/deployments/{cancelled['id']}/cancel", json={}, headers=live.admin.headers
+    )
+    assert cancel.json()["status"] == "cancelled"
+    # Approving one fills the in-flight cap (1) until it lands.
+    approve = await live.client.post(
+        f"{base}/{shipped['approval_id']}/approve", json={}, headers=live.admin.headers
+    )
+    assert approve.status_code == 200
+    capped = await env.deploy(body)
+    assert capped.status_code == 201  # waiting for approval is not in flight …
+    over = await live.client.post(
+        f"{base}/{capped.json()['approval_id']}/approve", json={}, headers=live.admin.headers
+    )
+    assert over.status_code == 409  # … approving it would be
+    assert over.json()["error"]["code"] == "inflight_cap"
+    done = await env.until_status(shipped["id"], "active")
+    assert (await env.deployment(denied["id"]))["status"] == "denied"
+    assert (await env.deployment(cancelled["id"]))["status"] == "cancelled"
+    # Revoking what already reached agents is recorded and shown, not undone.
+    revoke = await live.client.post(
+        f"{base}/{shipped['approval_id']}/revoke", json={}, headers=live.admin.headers
+    )
+    assert revoke.json()["status"] == "revoked"
+    shown = await env.deployment(shipped["id"])
+    assert (shown["status"], shown["approval_status"]) == ("active", "revoked")
+    # With the first one landed, the waiting one may now be approved.
+    later = await live.client.post(
+        f"{base}/{capped.json()['approval_id']}/approve", json={}, headers=live.admin.headers
+    )
+    assert later.status_code == 200, later.text
+
+    # The server's bundle is reproduced byte for byte from the same inputs in this process.
+    async with live.database.transaction(readonly=True) as session:
+        row = await session.get_one(Deployment, shipped["id"])
+        again = await render_bundle(session, test_db.settings(), row, "rollout")
+    assert again.digest == done["bundle_digest"]
