@@ -29,11 +29,12 @@ async def _online_agent(fleet: Fleet) -> dict[str, str]:
     return agent
 
 
+# SQLite's write lock: PostgreSQL has row locks instead.
+@pytest.mark.parametrize("test_db", ["sqlite"], indirect=True)
 async def test_a_heartbeat_while_sqlite_is_locked_waits_off_the_loop_and_lands(
     fleet: Fleet, database: Database
 ) -> None:
-    if not database.is_sqlite:
-        pytest.skip("SQLite's write lock: PostgreSQL has row locks instead")
+    assert database.is_sqlite
     agent = await _online_agent(fleet)
     async with database.hot() as hot, database.transaction() as session:
         # Another writer holds the lock: the hot connection refuses at once.
@@ -71,11 +72,12 @@ async def test_a_heartbeat_while_sqlite_is_locked_waits_off_the_loop_and_lands(
     assert stored == "2.0"
 
 
+# PostgreSQL's kept connections: SQLite keeps one local connection.
+@pytest.mark.parametrize("test_db", ["postgresql"], indirect=True)
 async def test_a_broken_kept_postgresql_connection_is_replaced(
     fleet: Fleet, database: Database
 ) -> None:
-    if database.is_sqlite:
-        pytest.skip("PostgreSQL's kept connections: SQLite keeps one local connection")
+    assert not database.is_sqlite
     agent = await _online_agent(fleet)
     url = f"/api/v1/agents/{agent['agent_id']}/desired-state"
     assert (await fleet.client.get(url, headers=bearer(agent["api_key"]))).status_code == 200
