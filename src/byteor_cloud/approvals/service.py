@@ -4,7 +4,6 @@ approval credential issued on approval (PRODUCT.md §9)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,12 +27,11 @@ from byteor_cloud.core.scope import Scope
 from byteor_cloud.db.models.deployments import Approval, Deployment
 from byteor_cloud.db.pagination import paginate
 from byteor_cloud.db.scoped import get_in_environment, in_environment
+from byteor_cloud.deployments import service as deployments
 from byteor_cloud.deployments.rules import DeploymentEvent, DeploymentStatus
+from byteor_cloud.deployments.service import Plan
 from byteor_cloud.signing import repository as signing_keys
 from byteor_cloud.signing.keys import from_b64url, sign_sealed
-
-if TYPE_CHECKING:
-    from byteor_cloud.deployments.service import Plan
 
 # Deployments that have not reached agents: revoking or expiring their approval cancels them.
 NOT_ON_AGENTS = frozenset({DeploymentStatus.approved, DeploymentStatus.building})
@@ -141,8 +139,6 @@ async def approve(
 ) -> Approval:
     """Approve (distinct person when the policy says so), issue the credential, start the
     deployment (subject to the in-flight cap)."""
-    from byteor_cloud.deployments import service as deployments
-
     environment = await deployments.environment_of(session, scope, lock=True)
     approval = await get_approval(session, scope, approval_id, lock=True)
     next_status(ApprovalStatus(approval.status), ApprovalEvent.approve)
@@ -221,8 +217,6 @@ async def issue_credential(
 async def deny(
     session: AsyncSession, scope: Scope, approval_id: str, *, reason: str | None
 ) -> Approval:
-    from byteor_cloud.deployments import service as deployments
-
     approval = await get_approval(session, scope, approval_id, lock=True)
     await _move(session, scope.principal, approval, ApprovalEvent.deny, reason=reason)
     deployment = await _subject(session, approval)
@@ -243,8 +237,6 @@ async def revoke(
 ) -> Approval:
     """Revoke an approved approval: a deployment that has not reached agents is cancelled;
     one already on agents keeps running, and the revocation is audited on it."""
-    from byteor_cloud.deployments import service as deployments
-
     await _move(session, principal, approval, ApprovalEvent.revoke, reason=reason)
     deployment = await _subject(session, approval)
     status = DeploymentStatus(deployment.status)
@@ -280,8 +272,6 @@ async def revoke_by_operator(
 async def expire(session: AsyncSession, principal: Principal, approval: Approval) -> None:
     """A lapsed request or credential: `expired`; a deployment not yet on agents is
     cancelled, one on agents is audited."""
-    from byteor_cloud.deployments import service as deployments
-
     was = ApprovalStatus(approval.status)
     await _move(session, principal, approval, ApprovalEvent.expire, reason="expired", decided=False)
     deployment = await _subject(session, approval)

@@ -11,7 +11,9 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from byteor_cloud.approvals import service as approvals
 from byteor_cloud.approvals.rules import ApprovalStatus
+from byteor_cloud.audit import service as audit
 from byteor_cloud.config import Settings
 from byteor_cloud.core.principal import SYSTEM, CredentialKind, Principal
 from byteor_cloud.db.models.authoring import ConfigBundle, Version
@@ -139,8 +141,6 @@ async def _rollback_credential(
     session: AsyncSession, settings: Settings, deployment: Deployment, previous: Deployment
 ) -> str | None:
     """A fresh credential for the restored spec when the environment gates deployments."""
-    from byteor_cloud.approvals import service as approvals
-
     environment = await session.get_one(Environment, deployment.environment_id)
     policy = policy_of(environment)
     if not policy.deploy_requires_approval:
@@ -163,8 +163,6 @@ async def _rollback_credential(
         capabilities=list(previous.capabilities),
         approval_id=previous.approval_id or f"rollback-{deployment.id}",
     )
-    from byteor_cloud.audit import service as audit
-
     await audit.record(
         session,
         ROLLBACK_ISSUER,
@@ -274,8 +272,6 @@ async def _build(context: JobContext, payload: BundleBuild) -> tuple[bytes, str]
 
 
 async def _revoke_changed(session: AsyncSession, deployment: Deployment, reason: str) -> None:
-    from byteor_cloud.approvals import service as approvals
-
     approval = await session.get(Approval, deployment.approval_id or "")
     if approval is not None and approval.status == ApprovalStatus.approved.value:
         await approvals.revoke(session, SYSTEM, approval, reason=reason)

@@ -269,6 +269,7 @@ async def create_deployment(
 ) -> Deployment:
     """Create the deployment and its targets: `pending_approval` with an approval request
     when the policy requires one, else `approved` with its bundle build enqueued."""
+    # Imported here: approvals.service builds on this module (transitions, the cap).
     from byteor_cloud.approvals import service as approvals
 
     await environment_of(session, scope, lock=True)
@@ -358,6 +359,7 @@ async def create_deployment(
 
 
 async def enqueue_build(session: AsyncSession, deployment: Deployment, *, purpose: str) -> None:
+    # Imported here: the job module builds on this one.
     from byteor_cloud.deployments.jobs import BundleBuild
 
     await enqueue(
