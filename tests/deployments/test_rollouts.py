@@ -4,6 +4,7 @@ automatic rollback, manual rollback and the audit trail (both databases)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from byteor_cloud.deployments.jobs import RolloutSweep, render_bundle
 from byteor_cloud.jobs.queue import enqueue
 from helpers.deploy_rig import Env, Rig, plan_variant
 from helpers.jobs import drain_jobs
+from helpers.sim_agent import SimAgent
 
 
 async def _deployed(rig: Rig, env: Env, version: dict[str, Any], **body: Any) -> dict[str, Any]:
@@ -325,3 +327,32 @@ async def test_environment_deletion_needs_force_with_an_active_deployment(rig: R
     assert "deployment" in refused.text
     forced = await rig.client.delete(f"{env.path}?force=true", headers=rig.admin.headers)
     assert forced.status_code == 204, forced.text
+
+
+async def test_many_agents_reporting_at_once_land_the_rollout(rig: Rig) -> None:
+    """Concurrent reports (and a duplicated agent sharing a key) take the locks in one
+    order and lose nothing: every target ends active, the deployment once active."""
+    env = await rig.environment("dev")
+    version = await rig.version()
+    agents = await env.enroll(8)
+    twin = SimAgent.from_enrollment(
+        rig.client,
+        {
+            "agent_id": agents[0].agent_id,
+            "api_key": agents[0].api_key,
+            "environment_id": env.environment_id,
+            "signing_keys": {"keys": agents[0].trusted_keys},
+        },
+        "dev",
+    )
+    twin.strict = False
+    created = await env.deploy(env.body(version, await env.bundle(version["id"])))
+    await drain_jobs(rig.local_app)
+    await asyncio.gather(*(agent.step() for agent in [*agents, twin]))
+    deployment = await env.deployment(created.json()["id"])
+    assert deployment["status"] == "active", deployment
+    assert deployment["target_counts"] == {"active": 8}
+    actions = await rig.audit_actions(resource_id=created.json()["id"])
+    assert actions.count("deployment.active") == 1
+    # The twin may have been refused for going back; never for anything else.
+    assert {error["code"] for error in twin.refused} <= {"invalid_transition"}
