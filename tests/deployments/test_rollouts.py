@@ -32,10 +32,11 @@ async def _deployed(rig: Rig, env: Env, version: dict[str, Any], **body: Any) ->
 async def _sweep(rig: Rig) -> None:
     from byteor_cloud.agents.jobs import LivenessSweep
 
-    async with rig.database.transaction() as session:
-        await enqueue(session, LivenessSweep())
-        await enqueue(session, RolloutSweep())
-    await drain_jobs(rig.local_app)
+    # One after the other: the rollout sweep acts on what the liveness sweep decided.
+    for sweep in (LivenessSweep(), RolloutSweep()):
+        async with rig.database.transaction() as session:
+            await enqueue(session, sweep)
+        await drain_jobs(rig.local_app)
 
 
 async def test_the_inflight_cap_refuses_a_second_deployment_until_the_first_lands(rig: Rig) -> None:
