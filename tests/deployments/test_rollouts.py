@@ -346,7 +346,8 @@ async def test_many_agents_reporting_at_once_land_the_rollout(rig: Rig) -> None:
         },
         "dev",
     )
-    twin.strict = False
+    # The agent and its twin race on one target: either may be refused for going back.
+    twin.strict = agents[0].strict = False
     created = await env.deploy(env.body(version, await env.bundle(version["id"])))
     await drain_jobs(rig.local_app)
     await asyncio.gather(*(agent.step() for agent in [*agents, twin]))
@@ -355,5 +356,5 @@ async def test_many_agents_reporting_at_once_land_the_rollout(rig: Rig) -> None:
     assert deployment["target_counts"] == {"active": 8}
     actions = await rig.audit_actions(resource_id=created.json()["id"])
     assert actions.count("deployment.active") == 1
-    # The twin may have been refused for going back; never for anything else.
-    assert {error["code"] for error in twin.refused} <= {"invalid_transition"}
+    # Either of the pair may have been refused for going back; never for anything else.
+    assert {error["code"] for error in twin.refused + agents[0].refused} <= {"invalid_transition"}
