@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from byteor_cloud.core.canonical_json import canonical_json
 from byteor_cloud.deploybundle import format as fmt
 from byteor_cloud.deploybundle.build import BuiltBundle, BundleInputs, build_bundle
 from byteor_cloud.deploybundle.errors import BundleError
@@ -290,12 +291,12 @@ def test_canonical_json_is_rfc_8785_for_bundle_values() -> None:
     value = {"é": 'ü\n\x01"\\', "b": [True, None, 3], "a": {"z": "", "\U0001f600": "x"}}
     # Keys by UTF-16 code units, non-ASCII as UTF-8, short escapes, \u00xx for others.
     expected = '{"a":{"z":"","\U0001f600":"x"},"b":[true,null,3],"é":"ü\\n\\u0001\\"\\\\"}'
-    assert fmt.canonical_json(value) == expected.encode("utf-8")
-    assert fmt.canonical_json({"\uff61": 1, "\U0001f600": 2}) == (
+    assert canonical_json(value) == expected.encode("utf-8")
+    assert canonical_json({"\uff61": 1, "\U0001f600": 2}) == (
         '{"\U0001f600":2,"\uff61":1}'.encode()  # U+1F600 is D83D… in UTF-16, before FF61
     )
     with pytest.raises(ValueError, match="float"):
-        fmt.canonical_json({"x": 1.5})
+        canonical_json({"x": 1.5})
 
 
 def test_the_signature_verifies_with_the_signing_keys_helpers() -> None:
@@ -304,7 +305,7 @@ def test_the_signature_verifies_with_the_signing_keys_helpers() -> None:
     files = entries(build().data)
     signature = json.loads(files["manifest.sig"])
     assert set(signature) == {"kid", "sig"}
-    assert files["manifest.sig"] == fmt.canonical_json(signature)
+    assert files["manifest.sig"] == canonical_json(signature)
     assert signature["kid"] == KID
     assert len(keys.from_b64url(signature["sig"])) == 64
     assert "=" not in signature["sig"]

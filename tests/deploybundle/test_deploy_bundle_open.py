@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from byteor_cloud.core.canonical_json import canonical_json
 from byteor_cloud.deploybundle import format as fmt
 from byteor_cloud.deploybundle.build import BundleInputs, build_bundle
 from byteor_cloud.deploybundle.errors import BundleError
@@ -122,7 +123,7 @@ def resigned(
     private: Ed25519PrivateKey = KEY,
     kid: str = KID,
 ) -> bytes:
-    signature = fmt.canonical_json({"kid": kid, "sig": keys.b64url(private.sign(manifest))})
+    signature = canonical_json({"kid": kid, "sig": keys.b64url(private.sign(manifest))})
     return repack({**files, "manifest.json": manifest, "manifest.sig": signature})
 
 
@@ -219,7 +220,7 @@ def test_a_flipped_signature_byte_is_bad_signature() -> None:
     signature = json.loads(files["manifest.sig"])
     raw = bytearray(keys.from_b64url(signature["sig"]))
     raw[10] ^= 0x01
-    files["manifest.sig"] = fmt.canonical_json({**signature, "sig": keys.b64url(bytes(raw))})
+    files["manifest.sig"] = canonical_json({**signature, "sig": keys.b64url(bytes(raw))})
     assert refusal(repack(files)) == "bad_signature"
 
 
@@ -288,20 +289,20 @@ def test_an_unlisted_approval_credential_is_unexpected_file() -> None:
 
 def test_another_bundle_version_is_unsupported_version() -> None:
     manifest = {**good_manifest(), "bundle_v": 2}
-    assert refusal(resigned(good_files(), fmt.canonical_json(manifest))) == "unsupported_version"
+    assert refusal(resigned(good_files(), canonical_json(manifest))) == "unsupported_version"
 
 
 @pytest.mark.parametrize(
     "mutate",
     [
         lambda m: json.dumps(m, indent=1).encode(),  # signed, but not canonical
-        lambda m: fmt.canonical_json({**m, "bundle_v": True}),
-        lambda m: fmt.canonical_json({k: v for k, v in m.items() if k != "version_id"}),
-        lambda m: fmt.canonical_json({**m, "extra": "x"}),
-        lambda m: fmt.canonical_json({**m, "org_id": ""}),
-        lambda m: fmt.canonical_json({**m, "files": {**m["files"], "notes.txt": m["spec_hash"]}}),
-        lambda m: fmt.canonical_json({**m, "files": {**m["files"], "spec.kv": "md5:00"}}),
-        lambda m: fmt.canonical_json({**m, "spec_hash": "sha256:" + "0" * 64}),
+        lambda m: canonical_json({**m, "bundle_v": True}),
+        lambda m: canonical_json({k: v for k, v in m.items() if k != "version_id"}),
+        lambda m: canonical_json({**m, "extra": "x"}),
+        lambda m: canonical_json({**m, "org_id": ""}),
+        lambda m: canonical_json({**m, "files": {**m["files"], "notes.txt": m["spec_hash"]}}),
+        lambda m: canonical_json({**m, "files": {**m["files"], "spec.kv": "md5:00"}}),
+        lambda m: canonical_json({**m, "spec_hash": "sha256:" + "0" * 64}),
         lambda m: b"[]",
     ],
     ids=[
@@ -326,7 +327,7 @@ def test_signed_garbage_in_a_listed_file_is_malformed() -> None:
     files = {**good_files(), "runtime_config.txt": b"wait=spin\nprofile=default\n"}
     manifest = good_manifest()
     manifest["files"]["runtime_config.txt"] = fmt.sha256_digest(files["runtime_config.txt"])
-    assert refusal(resigned(files, fmt.canonical_json(manifest))) == "bundle_malformed"
+    assert refusal(resigned(files, canonical_json(manifest))) == "bundle_malformed"
 
 
 # --- unsafe entries --------------------------------------------------------------------

@@ -9,7 +9,6 @@ reading of the specification taken here is written down in docs/approval-credent
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -17,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Literal
 
+from byteor_cloud.core.canonical_json import canonical_json, parse_strict_json
 from byteor_cloud.core.clock import rfc3339, utcnow
 from byteor_cloud.signing.keys import (
     ALG,
@@ -67,71 +67,6 @@ class CredentialError(Exception):
         self.code = code
         self.message = message
         self.details = dict(details or {})
-
-
-# --- canonical JSON (RFC 8785, for the values credentials use) -------------------------
-
-_MAX_EXACT_INT = 2**53 - 1  # RFC 8785 numbers are IEEE-754 doubles
-_SHORT_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-}
-_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
-
-
-def _utf16_units(key: str) -> bytes:
-    # Big-endian UTF-16 bytes compare exactly as the code-unit sequences RFC 8785 sorts by.
-    return key.encode("utf-16-be", "surrogatepass")
-
-
-def canonical_json(value: object) -> bytes:
-    """RFC 8785 canonical JSON bytes of `value`: objects (str keys), lists/tuples, str,
-    integers within ±(2**53 − 1), bool and None; floats are refused (TypeError)."""
-    parts: list[str] = []
-    _write(value, parts)
-    return "".join(parts).encode("utf-8")  # strict: a lone surrogate is a ValueError
-
-
-def _write(value: object, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif isinstance(value, bool):
-        out.append("true" if value else "false")
-    elif isinstance(value, int):
-        if abs(value) > _MAX_EXACT_INT:
-            raise ValueError("integer outside the range JSON numbers represent exactly")
-        out.append(str(value))
-    elif isinstance(value, str):
-        out.append('"' + _NEEDS_ESCAPE.sub(_escape, value) + '"')
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _write(item, out)
-        out.append("]")
-    elif isinstance(value, Mapping):
-        if not all(isinstance(key, str) for key in value):
-            raise TypeError("object keys must be strings")
-        out.append("{")
-        for index, key in enumerate(sorted(value, key=_utf16_units)):
-            if index:
-                out.append(",")
-            out.append('"' + _NEEDS_ESCAPE.sub(_escape, key) + '":')
-            _write(value[key], out)
-        out.append("}")
-    else:
-        raise TypeError(f"{type(value).__name__} has no canonical JSON form here")
 
 
 # --- the payload --------------------------------------------------------------------------
@@ -310,25 +245,10 @@ def _decode_part(text: str, what: str) -> bytes:
     return raw
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise ValueError("duplicate key")
-    return document
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _json_object(signed: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(
-            signed.decode("utf-8"),
-            object_pairs_hook=_unique_keys,
-            parse_constant=_refuse_constant,
-        )
-    except (ValueError, RecursionError):
+        document = parse_strict_json(signed)
+    except ValueError:
         raise _malformed("the payload is not UTF-8 JSON") from None
     if not isinstance(document, dict):
         raise _malformed("the payload is not a JSON object")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from byteor_cloud.core.canonical_json import canonical_json, parse_strict_json
 from byteor_cloud.deploybundle import format as fmt
 from byteor_cloud.deploybundle.archive import write_archive
 from byteor_cloud.deploybundle.errors import BundleError
@@ -49,12 +50,12 @@ def build_bundle(inputs: BundleInputs, *, sign: Signer) -> BuiltBundle:
         **{field: getattr(inputs, field) for field in fmt.MANIFEST_FIELDS},
         "files": {name: fmt.sha256_digest(content) for name, content in files.items()},
     }
-    manifest_bytes = fmt.canonical_json(manifest)
+    manifest_bytes = canonical_json(manifest)
     kid, signature = sign(manifest_bytes)
     signature_file = _signature_file(inputs.signing_keys_document, kid, manifest_bytes, signature)
     data = write_archive({**files, fmt.MANIFEST: manifest_bytes, fmt.SIGNATURE: signature_file})
     return BuiltBundle(
-        data=data, digest=fmt.sha256_digest(data), manifest=fmt.parse_json(manifest_bytes)
+        data=data, digest=fmt.sha256_digest(data), manifest=parse_strict_json(manifest_bytes)
     )
 
 
@@ -82,8 +83,8 @@ def _files(inputs: BundleInputs) -> dict[str, bytes]:
         files = {
             fmt.SPEC: bytes(inputs.spec_kv),
             fmt.RUNTIME_CONFIG: fmt.runtime_config_text(inputs.runtime_config),
-            fmt.SECRET_REFS: fmt.canonical_json(fmt.string_map(inputs.secret_refs, "secret_refs")),
-            fmt.SIGNING_KEYS: fmt.canonical_json(document),
+            fmt.SECRET_REFS: canonical_json(fmt.string_map(inputs.secret_refs, "secret_refs")),
+            fmt.SIGNING_KEYS: canonical_json(document),
         }
     except ValueError as error:
         raise _invalid(str(error)) from None
@@ -109,4 +110,4 @@ def _signature_file(
     encoded = keys.b64url(signature)
     if not keys.verify(document["keys"], kid, manifest_bytes, encoded):
         raise BundleError("signature_unverifiable")
-    return fmt.canonical_json({"kid": kid, "sig": encoded})
+    return canonical_json({"kid": kid, "sig": encoded})

@@ -14,10 +14,8 @@ as `bundle_malformed`.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
-from typing import Any
 
 BUNDLE_V = 1
 
@@ -53,64 +51,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def sha256_digest(data: bytes) -> str:
     """`sha256:<lowercase hex>` of `data`."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def canonical_json(value: object) -> bytes:
-    """The canonical JSON bytes of a value made of dicts (str keys), lists, str, int,
-    bool and None."""
-    try:
-        text = json.dumps(
-            _normalized(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("strings must be valid Unicode (no lone surrogates)") from None
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
-def _normalized(value: object) -> object:
-    # Rebuilds the value from plain types, dicts in canonical key order, so json.dumps
-    # (without sort_keys) writes exactly the canonical form; subclasses such as StrEnum
-    # members become their plain values.
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, Mapping):
-        if not all(isinstance(key, str) for key in value):
-            raise ValueError("object keys must be strings")
-        ordered = sorted(value, key=lambda key: key.encode("utf-16-be", "surrogatepass"))
-        return {str.__str__(key): _normalized(value[key]) for key in ordered}
-    if isinstance(value, list | tuple):
-        return [_normalized(item) for item in value]
-    raise ValueError(f"{type(value).__name__} is not a canonical JSON value")
-
-
-def parse_json(data: bytes) -> Any:
-    """Strict JSON: UTF-8 only, no duplicate keys, no NaN or Infinity."""
-    try:
-        return json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_unique_pairs,
-            parse_constant=_refuse_constant,
-        )
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-    # UnicodeDecodeError and JSONDecodeError are ValueErrors already.
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate object key")
-    return result
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def runtime_config_text(config: Mapping[str, str]) -> bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from byteor_cloud.core.canonical_json import canonical_json, parse_strict_json
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.deploybundle import format as fmt
 from byteor_cloud.deploybundle.archive import read_archive
@@ -69,8 +70,8 @@ def open_bundle(
             files={name: entries[name] for name in sorted(listed)},
             spec_kv=entries[fmt.SPEC],
             runtime_config=fmt.parse_runtime_config(entries[fmt.RUNTIME_CONFIG]),
-            secret_refs=fmt.string_map(fmt.parse_json(entries[fmt.SECRET_REFS]), "secret_refs"),
-            signing_keys=_object(fmt.parse_json(entries[fmt.SIGNING_KEYS]), fmt.SIGNING_KEYS),
+            secret_refs=fmt.string_map(parse_strict_json(entries[fmt.SECRET_REFS]), "secret_refs"),
+            signing_keys=_object(parse_strict_json(entries[fmt.SIGNING_KEYS]), fmt.SIGNING_KEYS),
             approval_credential=_credential(entries.get(fmt.APPROVAL)),
         )
     except ValueError as error:
@@ -85,7 +86,7 @@ def _entry(entries: Mapping[str, bytes], name: str) -> bytes:
 
 def _signature(data: bytes) -> tuple[str, str]:
     try:
-        document = fmt.parse_json(data)
+        document = parse_strict_json(data)
     except ValueError as error:
         raise BundleError("bundle_malformed", f"{fmt.SIGNATURE}: {error}") from None
     if (
@@ -132,8 +133,8 @@ def _manifest(data: bytes) -> dict[str, Any]:
         return BundleError("bundle_malformed", f"{fmt.MANIFEST}: {reason}")
 
     try:
-        manifest = fmt.parse_json(data)
-        canonical = fmt.canonical_json(manifest)
+        manifest = parse_strict_json(data)
+        canonical = canonical_json(manifest)
     except ValueError as error:
         raise malformed(str(error)) from None
     if not isinstance(manifest, dict):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from byteor_cloud.approvals.credential import canonical_json
+from byteor_cloud.core.canonical_json import canonical_json
 from byteor_cloud.core.errors import InvalidState
 
 
