@@ -9,15 +9,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from byteor_cloud.agents.enrollment import issue_agent_key
-from byteor_cloud.agents.rules import AgentStatus
+from byteor_cloud.agents.rules import MISSED_INTERVALS, AgentStatus, LivenessEvent, next_status
 from byteor_cloud.audit import service as audit
 from byteor_cloud.audit.service import AuditTarget
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.errors import InvalidInput, NotFound
 from byteor_cloud.core.ids import is_id
 from byteor_cloud.core.pagination import Page, PageRequest
+from byteor_cloud.core.principal import SYSTEM
 from byteor_cloud.core.scope import Scope
 from byteor_cloud.db.models.agents import Agent, AgentKey
+from byteor_cloud.db.models.tenancy import Environment
 from byteor_cloud.db.pagination import paginate
 from byteor_cloud.tenancy.service import DELETION_BLOCKERS
 
@@ -131,3 +133,37 @@ async def online_agents_blocker(session: AsyncSession, scope: Scope) -> str | No
 # Registered here, where the knowledge lives; the app imports this module with its routes.
 if online_agents_blocker not in DELETION_BLOCKERS:
     DELETION_BLOCKERS.append(online_agents_blocker)
+
+
+async def mark_silent_offline(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    """The liveness sweep: online agents silent for MISSED_INTERVALS heartbeat intervals go
+    offline (audited). Idempotent: only agents still online and still silent move; the
+    most silent come first and rows another sweep holds are skipped."""
+    candidates = (
+        await session.execute(
+            select(Agent, Environment.heartbeat_interval_s)
+            .join(Environment, Environment.id == Agent.environment_id)
+            .where(Agent.status == AgentStatus.online.value)
+            .order_by(Agent.last_heartbeat_at)
+            .limit(limit)
+            .with_for_update(of=Agent, skip_locked=True)
+        )
+    ).all()
+    moved = 0
+    for agent, interval in candidates:
+        deadline = timedelta(seconds=interval * MISSED_INTERVALS)
+        if agent.last_heartbeat_at is None or now - agent.last_heartbeat_at < deadline:
+            continue
+        agent.status = next_status(AgentStatus.online, LivenessEvent.lapse).value
+        moved += 1
+        await audit.record(
+            session,
+            SYSTEM,
+            "agent.offline",
+            AuditTarget.in_environment("agent", agent),
+            details={
+                "last_heartbeat_at": agent.last_heartbeat_at.isoformat(),
+                "missed_intervals": MISSED_INTERVALS,
+            },
+        )
+    return moved

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from byteor_cloud.approvals import service as approvals
-from byteor_cloud.approvals.rules import ApprovalStatus
 from byteor_cloud.core.clock import utcnow
-from byteor_cloud.core.principal import SYSTEM
-from byteor_cloud.db.models.deployments import Approval
 from byteor_cloud.jobs.context import JobContext
 from byteor_cloud.jobs.registry import JobPayload, JobRegistry, JobType, PeriodicJob
 
@@ -24,25 +19,8 @@ class ApprovalExpirySweep(JobPayload):
 
 
 async def sweep(context: JobContext, _payload: ApprovalExpirySweep) -> None:
-    """Idempotent: only approvals still pending/approved and past `expires_at` move."""
-    now = utcnow()
     async with context.database.transaction() as session:
-        due = (
-            await session.scalars(
-                select(Approval)
-                .where(
-                    Approval.status.in_(
-                        [ApprovalStatus.pending.value, ApprovalStatus.approved.value]
-                    ),
-                    Approval.expires_at <= now,
-                )
-                .order_by(Approval.expires_at)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        for approval in due:
-            await approvals.expire(session, SYSTEM, approval)
+        await approvals.expire_due(session, now=utcnow(), limit=BATCH)
 
 
 def register(registry: JobRegistry) -> None:

@@ -22,7 +22,7 @@ from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.crypto import SecretBox
 from byteor_cloud.core.errors import Conflict, InvalidState, NotFound
 from byteor_cloud.core.pagination import Page, PageRequest
-from byteor_cloud.core.principal import Principal
+from byteor_cloud.core.principal import SYSTEM, Principal
 from byteor_cloud.core.scope import Scope
 from byteor_cloud.db.models.deployments import Approval, Deployment
 from byteor_cloud.db.pagination import paginate
@@ -290,6 +290,40 @@ async def expire(session: AsyncSession, principal: Principal, approval: Approval
             deployments.deployment_target(deployment),
             details={"approval_id": approval.id, "status": status.value},
         )
+
+
+async def expire_due(session: AsyncSession, *, now: datetime, limit: int) -> int:
+    """The expiry sweep: approvals still pending or approved and past `expires_at` expire
+    (see `expire`). Idempotent; rows another sweep holds are skipped."""
+    due = (
+        await session.scalars(
+            select(Approval)
+            .where(
+                Approval.status.in_([ApprovalStatus.pending.value, ApprovalStatus.approved.value]),
+                Approval.expires_at <= now,
+            )
+            .order_by(Approval.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for approval in due:
+        await expire(session, SYSTEM, approval)
+    return len(due)
+
+
+async def approval_status_of(
+    session: AsyncSession, deployment: Deployment
+) -> ApprovalStatus | None:
+    """The status of the deployment's approval (None when the policy needed none)."""
+    if deployment.approval_id is None:
+        return None
+    status = await session.scalar(
+        select(Approval.status).where(
+            Approval.id == deployment.approval_id, Approval.org_id == deployment.org_id
+        )
+    )
+    return ApprovalStatus(status) if status is not None else None
 
 
 def credential_of(approval: Approval) -> str:

@@ -168,10 +168,7 @@ def render_approval(approval: Approval) -> ApprovalOut:
 
 async def _detail(session: DbSession, deployment: Deployment) -> DeploymentDetailOut:
     counts = await deployments.target_counts(session, deployment.id)
-    approval_status = None
-    if deployment.approval_id is not None:
-        approval = await session.get(Approval, deployment.approval_id)
-        approval_status = ApprovalStatus(approval.status) if approval else None
+    approval_status = await approvals.approval_status_of(session, deployment)
     data = DeploymentOut.model_validate(deployment).model_dump()
     data["selector"] = data.pop("targets")
     return DeploymentDetailOut.model_validate(
