@@ -14,7 +14,8 @@ from sqlalchemy import update
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.db.models.agents import Agent
 from byteor_cloud.db.models.deployments import Deployment
-from byteor_cloud.deployments.jobs import RolloutSweep, render_bundle
+from byteor_cloud.deployments.builds import render_bundle
+from byteor_cloud.deployments.jobs import RolloutSweep
 from byteor_cloud.jobs.queue import enqueue
 from helpers.deploy_rig import Env, Rig, plan_variant
 from helpers.jobs import drain_jobs

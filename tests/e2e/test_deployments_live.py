@@ -14,7 +14,7 @@ import pytest
 from byteor_cloud.approvals.credential import verify_credential
 from byteor_cloud.db.models.deployments import Deployment
 from byteor_cloud.db.session import Database
-from byteor_cloud.deployments.jobs import render_bundle
+from byteor_cloud.deployments.builds import render_bundle
 from helpers.databases import TestDatabase
 from helpers.deploy_rig import Rig, make_rig, plan_variant
 from helpers.processes import RunningProcess, start_server, start_worker_process

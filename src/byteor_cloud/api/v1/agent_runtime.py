@@ -25,7 +25,7 @@ from byteor_cloud.core.errors import NotFound
 from byteor_cloud.db.hotpath import HotConnection, HotPathBusy
 from byteor_cloud.db.session import Database
 from byteor_cloud.deployments import rollout
-from byteor_cloud.deployments.jobs import bundle_key_of
+from byteor_cloud.deployments.builds import bundle_key_of
 from byteor_cloud.deployments.rules import TargetState
 from byteor_cloud.idempotency.rules import KEY_HEADER
 from byteor_cloud.identity import tokens
