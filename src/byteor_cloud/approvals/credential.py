@@ -10,7 +10,7 @@ reading of the specification taken here is written down in docs/approval-credent
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -22,6 +22,7 @@ from byteor_cloud.signing.keys import (
     ALG,
     PUBLIC_KEY_BYTES,
     SIGNATURE_BYTES,
+    RawSigner,
     b64url,
     from_b64url,
     verify_signature,
@@ -37,7 +38,6 @@ MAX_TOKEN_CHARS: Final = 65_536
 POSTURES: Final = frozenset({"dev", "staging", "prod"})
 
 #: Signs the payload bytes with the org's active key: `(kid, raw 64-byte signature)`.
-Signer = Callable[[bytes], tuple[str, bytes]]
 
 
 class CredentialCode(StrEnum):
@@ -200,7 +200,7 @@ def issue_payload(
     )
 
 
-def encode_credential(payload: CredentialPayload, sign: Signer) -> str:
+def encode_credential(payload: CredentialPayload, sign: RawSigner) -> str:
     """`<base64url(payload JSON)>.<base64url(signature)>`; ValueError when the signer used
     another key than the payload names (a rotation raced the issuer) or gave no signature."""
     signed = payload.canonical_bytes()

@@ -31,7 +31,7 @@ from byteor_cloud.deployments import service as deployments
 from byteor_cloud.deployments.rules import DeploymentEvent, DeploymentStatus
 from byteor_cloud.deployments.service import Plan
 from byteor_cloud.signing import repository as signing_keys
-from byteor_cloud.signing.keys import from_b64url, sign_sealed
+from byteor_cloud.signing.keys import raw_signer
 
 # Deployments that have not reached agents: revoking or expiring their approval cancels them.
 NOT_ON_AGENTS = frozenset({DeploymentStatus.approved, DeploymentStatus.building})
@@ -207,10 +207,7 @@ async def issue_credential(
         approval_id=approval_id or approval.id,
         ttl=timedelta(seconds=ttl_s),
     )
-    sealed = key.private_key_encrypted
-    token = encode_credential(
-        payload, lambda signed: (key.id, from_b64url(sign_sealed(sealed, box, signed)))
-    )
+    token = encode_credential(payload, raw_signer(key.id, key.private_key_encrypted, box))
     return token, key.id, payload.expires_at
 
 

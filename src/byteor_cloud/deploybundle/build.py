@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,6 @@ from byteor_cloud.deploybundle.errors import BundleError
 from byteor_cloud.signing import keys
 
 #: Signs the manifest bytes: returns the key id and the raw 64-byte Ed25519 signature.
-Signer = Callable[[bytes], tuple[str, bytes]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,7 +39,7 @@ class BuiltBundle:
     manifest: dict[str, Any]
 
 
-def build_bundle(inputs: BundleInputs, *, sign: Signer) -> BuiltBundle:
+def build_bundle(inputs: BundleInputs, *, sign: keys.RawSigner) -> BuiltBundle:
     """The signed, reproducible deploy bundle of `inputs`; BundleError
     `bundle_inputs_invalid` or `signature_unverifiable` when it cannot be built."""
     files = _files(inputs)

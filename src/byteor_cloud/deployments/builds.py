@@ -28,7 +28,7 @@ from byteor_cloud.deployments.service import (
     transition,
 )
 from byteor_cloud.signing import repository as signing_keys
-from byteor_cloud.signing.keys import from_b64url, sign_sealed, signing_box
+from byteor_cloud.signing.keys import RawSigner, raw_signer, signing_box
 from byteor_cloud.signing.service import signing_keys_document
 from byteor_cloud.tenancy.jobs import blob_prefix
 
@@ -51,8 +51,7 @@ def bundle_key_of(org_id: str, project_id: str, environment_id: str, digest: str
 @dataclass(frozen=True)
 class _Inputs:
     inputs: BundleInputs
-    kid: str
-    sealed: bytes
+    sign: RawSigner
 
 
 class BuildRefused(Exception):
@@ -65,14 +64,7 @@ async def render_bundle(
     """The deploy bundle for the deployment (or its rollback), from its stored inputs: the
     same inputs give the same bytes (see docs/deploy-bundle.md)."""
     prepared = await _prepare(session, settings, deployment, purpose)
-    box = signing_box(settings.master_key())
-    return build_bundle(
-        prepared.inputs,
-        sign=lambda manifest: (
-            prepared.kid,
-            from_b64url(sign_sealed(prepared.sealed, box, manifest)),
-        ),
-    )
+    return build_bundle(prepared.inputs, sign=prepared.sign)
 
 
 async def _prepare(
@@ -113,8 +105,7 @@ async def _prepare(
             signing_keys_document=await signing_keys_document(session, deployment.org_id),
             approval_credential=credential,
         ),
-        key.id,
-        key.private_key_encrypted,
+        raw_signer(key.id, key.private_key_encrypted, signing_box(settings.master_key())),
     )
 
 

@@ -70,6 +70,8 @@ IN_FLIGHT = frozenset({S.approved, S.building, S.deploying, S.rolling_back})
 # Statuses in which the deployment's bundle is (or may be) on agents.
 ON_AGENTS = frozenset({S.deploying, S.active, S.failed, S.rolling_back, S.rolled_back})
 FINAL = frozenset({S.denied, S.rolled_back, S.cancelled})
+# Statuses that end a run of work (`finished_at` is set on entering them).
+FINISHED = FINAL | {S.active, S.failed}
 
 
 def next_status(status: DeploymentStatus, event: DeploymentEvent) -> DeploymentStatus:

@@ -24,6 +24,7 @@ from byteor_cloud.db.models.tenancy import Environment
 from byteor_cloud.db.pagination import paginate
 from byteor_cloud.db.scoped import get_in_environment, in_environment
 from byteor_cloud.deployments.rules import (
+    FINISHED,
     IN_FLIGHT,
     AllAtOnce,
     DeploymentEvent,
@@ -386,13 +387,7 @@ async def transition(
     deployment.status_reason = reason
     deployment.revision += 1
     deployment.updated_at = now
-    if after in (
-        DeploymentStatus.active,
-        DeploymentStatus.failed,
-        DeploymentStatus.denied,
-        DeploymentStatus.cancelled,
-        DeploymentStatus.rolled_back,
-    ):
+    if after in FINISHED:
         deployment.finished_at = now
     await audit.record(
         session,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,10 @@ PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+# payload bytes -> (kid, raw signature): what the pure builders take.
+RawSigner = Callable[[bytes], tuple[str, bytes]]
 
 
 def signing_box(master_key: str) -> SecretBox:
@@ -73,6 +77,17 @@ def sign_sealed(private_key_encrypted: bytes, box: SecretBox, payload: bytes) ->
     """The base64url Ed25519 signature of `payload` by a sealed private key."""
     private = Ed25519PrivateKey.from_private_bytes(box.decrypt(private_key_encrypted))
     return b64url(private.sign(payload))
+
+
+def raw_signer(kid: str, private_key_encrypted: bytes, box: SecretBox) -> RawSigner:
+    """A synchronous signer for the pure builders (approval credentials, deploy bundles):
+    payload bytes → `(kid, raw 64-byte signature)`. Load the key first (the async
+    `signing.service.sign` cannot be called from inside a pure builder)."""
+
+    def sign(payload: bytes) -> tuple[str, bytes]:
+        return kid, from_b64url(sign_sealed(private_key_encrypted, box, payload))
+
+    return sign
 
 
 def verify_signature(public_key: str, payload: bytes, signature: str) -> bool:
