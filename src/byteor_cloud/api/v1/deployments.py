@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from byteor_cloud.api.auth import scoped
 from byteor_cloud.api.deps import DbSession, PageParams, SettingsDep
@@ -76,6 +76,9 @@ class PlanOut(ResponseModel):
 
 
 class DeploymentOut(ResponseModel):
+    # Read from the row's `selector` or, when re-validated, by its own name.
+    model_config = ConfigDict(from_attributes=True, validate_by_name=True)
+
     id: str
     environment_id: str
     version_id: str
@@ -169,10 +172,10 @@ def render_approval(approval: Approval) -> ApprovalOut:
 async def _detail(session: DbSession, deployment: Deployment) -> DeploymentDetailOut:
     counts = await deployments.target_counts(session, deployment.id)
     approval_status = await approvals.approval_status_of(session, deployment)
-    data = DeploymentOut.model_validate(deployment).model_dump()
-    data["selector"] = data.pop("targets")
-    return DeploymentDetailOut.model_validate(
-        {**data, "target_counts": counts, "approval_status": approval_status}
+    return DeploymentDetailOut(
+        **DeploymentOut.model_validate(deployment).model_dump(),
+        target_counts=counts,
+        approval_status=approval_status,
     )
 
 
