@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from byteor_cloud.api.app import create_app
+from byteor_cloud.api.v1.agent_runtime import limit_agents
 from byteor_cloud.db.session import Database
 from helpers.databases import TestDatabase
 from helpers.identity import TestUser, make_user
@@ -45,6 +47,23 @@ class Fleet:
         )
         assert response.status_code == 201, response.text
         return dict(response.json())
+
+
+@contextmanager
+def routed_requests(app: FastAPI) -> Iterator[list[str]]:
+    """The paths of agent runtime requests that reached the FastAPI routes meanwhile (the
+    agent gateway answers the others): recorded by the routes' rate-limit dependency."""
+    seen: list[str] = []
+
+    async def recording(request: Request) -> None:
+        seen.append(request.url.path)
+        await limit_agents(request)
+
+    app.dependency_overrides[limit_agents] = recording
+    try:
+        yield seen
+    finally:
+        del app.dependency_overrides[limit_agents]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from byteor_cloud.db.models.signing import SigningKey
 from byteor_cloud.db.session import Database
 from byteor_cloud.jobs.context import JobContext
 
-from .conftest import Fleet
+from .conftest import Fleet, routed_requests
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -263,10 +263,11 @@ async def test_desired_state_304_performs_no_database_write(
         statements.append(statement.strip().split()[0].upper())
 
     # Every engine of the database handle and the hot path's driver connections.
-    with database.observe_statements(count):
+    with database.observe_statements(count), routed_requests(fleet.app) as routed:
         unchanged = await fleet.client.get(
             url, headers={**bearer(agent["api_key"]), "If-None-Match": etag}
         )
+    assert routed == []  # answered by the agent gateway, the path agents take
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     assert statements  # it did authenticate against the database …

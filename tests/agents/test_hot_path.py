@@ -13,7 +13,7 @@ from byteor_cloud.db.hotpath import HotPathBusy
 from byteor_cloud.db.models.agents import Agent
 from byteor_cloud.db.session import Database
 
-from .conftest import Fleet
+from .conftest import Fleet, routed_requests
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -40,7 +40,7 @@ async def test_a_heartbeat_while_sqlite_is_locked_waits_off_the_loop_and_lands(
         # Another writer holds the lock: the hot connection refuses at once.
         await session.execute(text("UPDATE agents SET agent_version = 'x' WHERE 1 = 0"))
         with pytest.raises(HotPathBusy):
-            await hot.execute(text("UPDATE agents SET agent_version = 'y' WHERE 1 = 0"))
+            await hot.write(text("UPDATE agents SET agent_version = 'y' WHERE 1 = 0"))
     ticks = 0
 
     async def ticker() -> None:
@@ -80,15 +80,20 @@ async def test_a_broken_kept_postgresql_connection_is_replaced(
     assert not database.is_sqlite
     agent = await _online_agent(fleet)
     url = f"/api/v1/agents/{agent['agent_id']}/desired-state"
-    assert (await fleet.client.get(url, headers=bearer(agent["api_key"]))).status_code == 200
-    # Kill every backend this process keeps for the hot path, as a server restart would.
+    first = await fleet.client.get(url, headers=bearer(agent["api_key"]))
+    assert first.status_code == 200
+    poll = {**bearer(agent["api_key"]), "If-None-Match": first.headers["etag"]}
+    assert (await fleet.client.get(url, headers=poll)).status_code == 304
+    # Kill the backend this process keeps for the hot path, as a server restart would.
     async with database.hot() as hot:
-        pid = (await hot.execute(text("SELECT pg_backend_pid()"))).all()[0][0]
+        pid = (await hot.fetch(text("SELECT pg_backend_pid()"))).rows[0][0]
     async with database.transaction() as session:
         await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    # The request that meets the dead connection is served on a fresh one, as are the next.
-    for _ in range(3):
-        response = await fleet.client.get(url, headers=bearer(agent["api_key"]))
-        assert response.status_code == 200, response.text
+    # The poll that meets the dead connection is served on a fresh one, as are the next.
+    with routed_requests(fleet.app) as routed:
+        for _ in range(3):
+            response = await fleet.client.get(url, headers=poll)
+            assert response.status_code == 304, response.text
+    assert routed == []  # the gateway answered them all, on the hot path
     async with database.hot() as hot:
-        assert (await hot.execute(text("SELECT pg_backend_pid()"))).all()[0][0] != pid
+        assert (await hot.fetch(text("SELECT pg_backend_pid()"))).rows[0][0] != pid

@@ -1,16 +1,19 @@
-"""The agent-facing hot path: authenticate a runtime key, take heartbeats, serve the
+"""The agent-facing routes' service: authenticate a runtime key, take heartbeats, serve the
 desired state. Nothing is cached in memory, so a deleted agent or an expired key fails on
 its very next request; instead each call is as few statements as possible: one Core SELECT
 reads the key, its agent, the environment's heartbeat interval and the org's published
 signing keys together, and a heartbeat adds one UPDATE of the agent's row (plus the audit
-record when its status changes)."""
+record when its status changes). `agents.hot` serves the two commonest requests (a steady
+heartbeat, an unchanged desired-state poll) with the same statements on the driver."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, Update, and_, bindparam, select, update
@@ -22,7 +25,6 @@ from byteor_cloud.audit.service import AuditTarget
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.errors import PermissionDenied, Unauthenticated
 from byteor_cloud.core.principal import CredentialKind, Principal
-from byteor_cloud.db.hotpath import PLAIN_ROWS, HotConnection
 from byteor_cloud.db.models.agents import Agent, AgentKey
 from byteor_cloud.db.models.signing import SigningKey
 from byteor_cloud.db.models.tenancy import Environment
@@ -87,8 +89,6 @@ _CREDENTIAL = (
     )
     .where(AgentKey.token_hash == bindparam("token_hash"))
     .order_by(SigningKey.id)
-    # Text, integers, JSON and zone-aware timestamps only: the hot path may read it raw.
-    .execution_options(**{PLAIN_ROWS: True})
 )
 
 
@@ -96,7 +96,7 @@ assert frozenset(KeyStatus) - {KeyStatus.retired} == PUBLISHED
 
 
 async def authenticate_agent(
-    db: AsyncConnection | AsyncSession | HotConnection,
+    db: AsyncConnection | AsyncSession,
     token: str | None,
     *,
     agent_id: str,
@@ -121,17 +121,9 @@ async def authenticate_agent(
             code="missing_scope",
             details={"scope": scope.value},
         )
-    keys = [
-        entry_of(
-            kid=row.kid,
-            alg=row.alg,
-            public_key=row.public_key,
-            status=row.key_status,
-            not_after=row.not_after,
-        )
-        for row in rows
-        if row.kid is not None
-    ]
+    keys = keys_document(
+        (row.kid, row.alg, row.public_key, row.key_status, row.not_after) for row in rows
+    )
     return AgentContext(
         agent_id=first.agent_id,
         org_id=first.org_id,
@@ -140,9 +132,23 @@ async def authenticate_agent(
         name=first.name,
         status=first.status,
         heartbeat_interval_s=first.heartbeat_interval_s,
-        signing_keys={"keys": keys},
+        signing_keys=keys,
         assignment=first.assignment,
     )
+
+
+def keys_document(
+    rows: Iterable[tuple[str | None, str, str, str, datetime | None]],
+) -> dict[str, Any]:
+    """The signing-keys document from the outer join's `(kid, alg, public_key, status,
+    not_after)` columns (one row of NULLs when the org has no published key)."""
+    return {
+        "keys": [
+            entry_of(kid=kid, alg=alg, public_key=public_key, status=status, not_after=not_after)
+            for kid, alg, public_key, status, not_after in rows
+            if kid is not None
+        ]
+    }
 
 
 def _target(context: AgentContext) -> AuditTarget:
@@ -166,7 +172,7 @@ def _beat_values(beat: dict[str, Any], status: AgentStatus) -> dict[str, Any]:
 
 
 async def record_steady_heartbeat(
-    connection: AsyncConnection | HotConnection, context: AgentContext, beat: dict[str, Any]
+    connection: AsyncConnection, context: AgentContext, beat: dict[str, Any]
 ) -> bool:
     """The common beat, of an agent already online: one autocommit UPDATE, conditional on
     the agent still existing and still being online. False when it did not apply (the
@@ -174,19 +180,23 @@ async def record_steady_heartbeat(
     takes `record_heartbeat`'s transactional path, which audits the transition."""
     if AgentStatus(context.status) is not AgentStatus.online:
         return False
-    online = next_status(AgentStatus.online, LivenessEvent.heartbeat)
-    values = _beat_values(beat, online)
+    values = steady_values(beat)
     result = await connection.execute(
-        _steady_update(frozenset(values)), {**values, "agent_id": context.agent_id}
+        steady_update(frozenset(values)), {**values, "agent_id": context.agent_id}
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def steady_values(beat: dict[str, Any]) -> dict[str, Any]:
+    """The column values a beat writes on an online agent's row."""
+    return _beat_values(beat, next_status(AgentStatus.online, LivenessEvent.heartbeat))
 
 
 _AGENTS = cast(Table, Agent.__table__)
 
 
 @functools.cache
-def _steady_update(fields: frozenset[str]) -> Update:
+def steady_update(fields: frozenset[str]) -> Update:
     """One Core UPDATE per set of reported fields (at most 2^5 of them), built once: the
     steady beat binds values instead of constructing and hashing a new statement."""
     return (
@@ -228,10 +238,16 @@ async def record_heartbeat(
 
 def desired_state(context: AgentContext) -> dict[str, Any]:
     """What the agent should run and the keys it should trust (replay orders: a later issue)."""
+    return desired_state_of(context.assignment, context.signing_keys)
+
+
+def desired_state_of(
+    assignment: dict[str, Any] | None, signing_keys: dict[str, Any]
+) -> dict[str, Any]:
     return {
-        "assignment": context.assignment,
+        "assignment": assignment,
         "replay_orders": [],
-        "signing_keys_etag": document_etag(context.signing_keys),
+        "signing_keys_etag": document_etag(signing_keys),
     }
 
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from byteor_cloud import __version__
 from byteor_cloud.api import health
+from byteor_cloud.api.agent_gateway import AgentGateway
 from byteor_cloud.api.edge import BodyLimit, EdgeMiddleware
 from byteor_cloud.api.errors import install_error_handlers
 from byteor_cloud.api.idempotency import install_idempotency
@@ -19,7 +20,6 @@ from byteor_cloud.api.metrics import HttpMetrics
 from byteor_cloud.api.ratelimit import close_rate_limiting, install_rate_limiting
 from byteor_cloud.api.signin import install_sign_in
 from byteor_cloud.api.v1 import build_api_router
-from byteor_cloud.api.v1.agent_runtime import AgentRuntimeFastPath
 from byteor_cloud.config import Settings
 from byteor_cloud.db.migrate import script_heads
 from byteor_cloud.db.session import Database
@@ -75,7 +75,14 @@ def _base_app(
                 app.state.worker = await stack.enter_async_context(running(worker))
             yield
 
-    app = FastAPI(version=__version__, lifespan=lifespan, **fastapi_options)  # type: ignore[arg-type]
+    app = FastAPI(
+        version=__version__,
+        lifespan=lifespan,
+        # Our metrics are Prometheus (api/metrics.py). FastAPI's native OpenTelemetry,
+        # when on, asks the environment for configured providers on every request: off.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        **fastapi_options,  # type: ignore[arg-type]
+    )
     app.state.settings = settings
     app.state.database = db
     app.state.store = blobs
@@ -117,7 +124,7 @@ def create_app(
     install_sign_in(app, settings)
     install_idempotency(app, settings)
     # Inside the edge, in front of everything else (see its docstring).
-    app.add_middleware(AgentRuntimeFastPath)
+    app.add_middleware(AgentGateway)
     http_metrics = HttpMetrics(app.state.metrics_registry)
     app.state.auth_metrics = http_metrics.auth_outcomes
     app.add_middleware(

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from byteor_cloud.core import errors
@@ -184,18 +184,6 @@ async def _unhandled_error(_request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log under the request id; the client gets the id only.
     log.error("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error; quote the request id")
-
-
-async def handle_error(request: Request, exc: Exception) -> Response:
-    """The response the installed handlers give `exc`: for ASGI code that answers before
-    FastAPI's exception middleware (api/v1/agent_runtime.py's fast path)."""
-    if isinstance(exc, errors.DomainError):
-        return await _domain_error(request, exc)
-    if isinstance(exc, RequestValidationError):
-        return await _validation_error(request, exc)
-    if isinstance(exc, StarletteHTTPException):
-        return await _http_error(request, exc)
-    return await _unhandled_error(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter
+from starlette.datastructures import State
 
 from byteor_cloud.config import Settings
 from byteor_cloud.core.errors import RateLimited
@@ -32,6 +33,9 @@ from byteor_cloud.ratelimit import (
 
 # The key of the decision in the request state (`scope["state"]`), read by the edge.
 DECISION_STATE_KEY = "rate_limit_decision"
+# The key under which a layer that counted a request before its route (the agent gateway)
+# leaves that decision, so that the route's own limit applies it instead of counting again.
+COUNTED_STATE_KEY = "rate_limit_counted"
 
 
 @dataclass(frozen=True)
@@ -105,39 +109,68 @@ async def enforce(request: Request, route_class: RouteClass, subject: str) -> No
     `subject` is a stable, non-secret id (credential id, agent id, environment id, client
     address): it becomes part of a storage key.
     """
-    state = request.app.state
-    policy: RateLimitPolicy = state.rate_limit_policies[route_class]
-    limiter: RateLimiter = state.rate_limiter
+    judge(request, route_class, await count(request, route_class, subject))
+
+
+async def count(request: Request, route_class: RouteClass, subject: str) -> RateDecision:
+    """`enforce`'s first half: count the hit and remember the decision for the headers."""
+    return await count_in(
+        request.app.state, request.scope.setdefault("state", {}), route_class, subject
+    )
+
+
+async def count_in(
+    app_state: State, request_state: dict[str, Any], route_class: RouteClass, subject: str
+) -> RateDecision:
+    """`count` for ASGI code that has no `Request`: the app's state, the request's
+    `scope["state"]`."""
+    policy: RateLimitPolicy = app_state.rate_limit_policies[route_class]
+    limiter: RateLimiter = app_state.rate_limiter
     decision = await limiter.hit(
         f"{route_class}:{subject}", limit=policy.limit, window_s=policy.window_s
     )
-    _remember(request, decision)
-    metrics: RateLimitMetrics = state.rate_limiting.metrics
+    _remember(request_state, decision)
     if decision.failed_open:
+        metrics: RateLimitMetrics = app_state.rate_limiting.metrics
         metrics.backend_failures.labels(route_class.value).inc()
-    if not decision.allowed:
-        metrics.rejected.labels(route_class.value).inc()
-        raise RateLimited(
-            f"too many requests; retry in {decision.retry_after_s} s",
-            retry_after_s=decision.retry_after_s,
-            details={
-                "route_class": route_class.value,
-                "limit": policy.limit,
-                "window_s": policy.window_s,
-                "retry_after_s": decision.retry_after_s,
-            },
-        )
+    return decision
 
 
-def _remember(request: Request, decision: RateDecision) -> None:
+def counted_before(request: Request) -> RateDecision | None:
+    """The decision an outer layer already counted for this request (see COUNTED_STATE_KEY)."""
+    decision = request.scope.get("state", {}).get(COUNTED_STATE_KEY)
+    return decision if isinstance(decision, RateDecision) else None
+
+
+def judge(request: Request, route_class: RouteClass, decision: RateDecision) -> None:
+    """`enforce`'s second half: raise `RateLimited` (and count the refusal) if refused."""
+    if decision.allowed:
+        return
+    state = request.app.state
+    policy: RateLimitPolicy = state.rate_limit_policies[route_class]
+    metrics: RateLimitMetrics = state.rate_limiting.metrics
+    metrics.rejected.labels(route_class.value).inc()
+    raise RateLimited(
+        f"too many requests; retry in {decision.retry_after_s} s",
+        retry_after_s=decision.retry_after_s,
+        details={
+            "route_class": route_class.value,
+            "limit": policy.limit,
+            "window_s": policy.window_s,
+            "retry_after_s": decision.retry_after_s,
+        },
+    )
+
+
+def _remember(request_state: dict[str, Any], decision: RateDecision) -> None:
     # A request limited twice (say per person and per upload) reports the tighter limit:
     # a refusal first, then the fewest remaining.
-    previous = getattr(request.state, DECISION_STATE_KEY, None)
+    previous = request_state.get(DECISION_STATE_KEY)
     if not isinstance(previous, RateDecision) or (decision.allowed, decision.remaining) <= (
         previous.allowed,
         previous.remaining,
     ):
-        setattr(request.state, DECISION_STATE_KEY, decision)
+        request_state[DECISION_STATE_KEY] = decision
 
 
 def rate_limit_headers(state: Mapping[str, Any] | None) -> list[tuple[bytes, bytes]]:

@@ -8,7 +8,8 @@ without an exception and rolls back otherwise.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,7 +21,7 @@ from byteor_cloud.db.engine import (
     is_sqlite_file,
     make_async_engine,
 )
-from byteor_cloud.db.hotpath import HotConnection, HotPath
+from byteor_cloud.db.hotpath import Batch, HotConnection, HotPath
 
 
 class Database:
@@ -70,20 +71,21 @@ class Database:
         async with self._autocommit.connect() as connection:
             yield connection
 
-    @asynccontextmanager
-    async def hot(self) -> AsyncIterator[HotConnection]:
-        """A kept connection for the agent hot path's single statements (`db.hotpath`);
-        raises `HotPathBusy` when the statement would have to wait: use the pooled path."""
-        async with self._hot.connection() as connection:
-            yield connection
+    def hot(self) -> AbstractAsyncContextManager[HotConnection]:
+        """`async with database.hot() as hot:` a kept connection for the agent hot path's
+        single statements (`db.hotpath`); raises `HotPathBusy` when the statement would
+        have to wait: use the pooled path."""
+        return self._hot.connection()
+
+    async def coalesced(self, run: Batch, key: Any, payload: Any = None) -> Any:
+        """The hot path's coalesced requests (`HotPath.coalesced`; for PostgreSQL)."""
+        return await self._hot.coalesced(run, key, payload)
 
     @contextmanager
     def observe_statements(self, callback: Callable[[str], None]) -> Iterator[None]:
         """Call `callback` with the SQL of every statement this handle runs meanwhile,
         on every engine and on the hot path's driver connections (tests count writes)."""
         engines = [self.engine.sync_engine]
-        if self._hot.sqlite_engine is not None:
-            engines.append(self._hot.sqlite_engine)
 
         def listener(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
             callback(statement)
