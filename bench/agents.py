@@ -241,53 +241,45 @@ async def measure(backend: str, seconds: float, concurrency: int, rounds: int) -
             f"{base}/api/v1/agents/{agent_id}/desired-state", headers=agent
         )
         poll_headers = {**agent, "If-None-Match": state.headers["etag"]}
+        hello_url = f"http://127.0.0.1:{hello_port}/"
+
+        async def against_hello(
+            url: str, method: str, headers: dict[str, str], body: object | None, expect: int
+        ) -> tuple[float, float]:
+            """(subject req/s, hello-world req/s), measured one after the other."""
+            subject = await load(
+                url,
+                method=method,
+                seconds=seconds,
+                concurrency=concurrency,
+                headers=headers,
+                json=body,
+                expect=expect,
+            )
+            baseline = await load(
+                hello_url,
+                method=method,
+                seconds=seconds,
+                concurrency=concurrency,
+                headers={},
+                json=body,
+                expect=200,
+            )
+            return subject, baseline
+
         beats: list[tuple[float, float]] = []
         polls: list[tuple[float, float]] = []
         # Rounds alternate baseline and subject, so a slow spell of this noisy machine
         # lands on both; the median ratio is reported.
         for _ in range(rounds):
             beats.append(
-                (
-                    await load(
-                        f"{base}/api/v1/agents/{agent_id}/heartbeat",
-                        method="POST",
-                        seconds=seconds,
-                        concurrency=concurrency,
-                        headers=agent,
-                        json=beat,
-                        expect=200,
-                    ),
-                    await load(
-                        f"http://127.0.0.1:{hello_port}/",
-                        method="POST",
-                        seconds=seconds,
-                        concurrency=concurrency,
-                        headers={},
-                        json=beat,
-                        expect=200,
-                    ),
+                await against_hello(
+                    f"{base}/api/v1/agents/{agent_id}/heartbeat", "POST", agent, beat, 200
                 )
             )
             polls.append(
-                (
-                    await load(
-                        f"{base}/api/v1/agents/{agent_id}/desired-state",
-                        method="GET",
-                        seconds=seconds,
-                        concurrency=concurrency,
-                        headers=poll_headers,
-                        json=None,
-                        expect=304,
-                    ),
-                    await load(
-                        f"http://127.0.0.1:{hello_port}/",
-                        method="GET",
-                        seconds=seconds,
-                        concurrency=concurrency,
-                        headers={},
-                        json=None,
-                        expect=200,
-                    ),
+                await against_hello(
+                    f"{base}/api/v1/agents/{agent_id}/desired-state", "GET", poll_headers, None, 304
                 )
             )
     finally:

@@ -66,6 +66,29 @@ def routed_requests(app: FastAPI) -> Iterator[list[str]]:
         del app.dependency_overrides[limit_agents]
 
 
+async def open_fleet(
+    app: FastAPI, client: httpx.AsyncClient, database: Database, email: str = "ops@example.com"
+) -> Fleet:
+    """An operator, an org, a project and an environment (heartbeat every 10 s) on `app`."""
+    operator = await make_user(database, email)
+    org = (
+        await client.post("/api/v1/orgs", json={"name": "Acme"}, headers=operator.headers)
+    ).json()
+    project = (
+        await client.post(
+            f"/api/v1/orgs/{org['id']}/projects", json={"name": "p"}, headers=operator.headers
+        )
+    ).json()
+    env = (
+        await client.post(
+            f"/api/v1/orgs/{org['id']}/projects/{project['id']}/environments",
+            json={"name": "dev", "heartbeat_interval_s": 10},
+            headers=operator.headers,
+        )
+    ).json()
+    return Fleet(client, app, operator, org["id"], project["id"], env["id"])
+
+
 @pytest.fixture
 async def fleet(test_db: TestDatabase, database: Database) -> AsyncIterator[Fleet]:
     app = create_app(
@@ -74,20 +97,4 @@ async def fleet(test_db: TestDatabase, database: Database) -> AsyncIterator[Flee
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        operator = await make_user(database, "ops@example.com")
-        org = (
-            await client.post("/api/v1/orgs", json={"name": "Acme"}, headers=operator.headers)
-        ).json()
-        project = (
-            await client.post(
-                f"/api/v1/orgs/{org['id']}/projects", json={"name": "p"}, headers=operator.headers
-            )
-        ).json()
-        env = (
-            await client.post(
-                f"/api/v1/orgs/{org['id']}/projects/{project['id']}/environments",
-                json={"name": "dev", "heartbeat_interval_s": 10},
-                headers=operator.headers,
-            )
-        ).json()
-        yield Fleet(client, app, operator, org["id"], project["id"], env["id"])
+        yield await open_fleet(app, client, database)

@@ -20,7 +20,7 @@ from byteor_cloud.db.models.agents import Agent
 from byteor_cloud.db.session import Database
 from helpers.databases import TestDatabase
 
-from .conftest import Fleet, routed_requests
+from .conftest import Fleet, open_fleet, routed_requests
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -136,7 +136,7 @@ async def test_a_request_handed_on_is_counted_once(
     )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        fleet = await _fleet_on(client, app, database)
+        fleet = await open_fleet(app, client, database, email="limits@example.com")
         agent = await fleet.enroll(name="limited")
         key, agent_id = agent["api_key"], agent["agent_id"]
         beat = f"/api/v1/agents/{agent_id}/heartbeat"
@@ -157,26 +157,6 @@ async def test_a_request_handed_on_is_counted_once(
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "rate_limited"
         assert int(refused.headers["retry-after"]) >= 1
-
-
-async def _fleet_on(client: httpx.AsyncClient, app: FastAPI, database: Database) -> Fleet:
-    from helpers.identity import make_user
-
-    operator = await make_user(database, "limits@example.com")
-    org = (await client.post("/api/v1/orgs", json={"name": "L"}, headers=operator.headers)).json()
-    project = (
-        await client.post(
-            f"/api/v1/orgs/{org['id']}/projects", json={"name": "p"}, headers=operator.headers
-        )
-    ).json()
-    env = (
-        await client.post(
-            f"/api/v1/orgs/{org['id']}/projects/{project['id']}/environments",
-            json={"name": "dev"},
-            headers=operator.headers,
-        )
-    ).json()
-    return Fleet(client, app, operator, org["id"], project["id"], env["id"])
 
 
 async def test_steady_beats_keep_what_they_leave_out_and_store_as_the_orm_does(
