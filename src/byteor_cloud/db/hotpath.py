@@ -246,16 +246,22 @@ class _Coalescer:
         self._gathering: dict[Any, tuple[Any, list[asyncio.Future[Any]]]] = {}
         self._scheduled = False
         self._in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, key: Any, payload: Any) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new event loop (a server process has one; tests start several): whatever
+            # the old one left gathering or scheduled died with it.
+            self._loop, self._gathering, self._scheduled, self._in_flight = loop, {}, False, 0
+        future: asyncio.Future[Any] = loop.create_future()
         entry = self._gathering.get(key)
         # The same key twice in one batch (an agent's two requests at once): one entry,
         # the later payload, every caller gets its result.
         self._gathering[key] = (payload, [*entry[1], future] if entry else [future])
         if not self._scheduled and self._in_flight < self.MAX_IN_FLIGHT:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._send)
+            loop.call_soon(self._send)
         return await future
 
     def _send(self) -> None:
