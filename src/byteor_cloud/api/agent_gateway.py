@@ -193,7 +193,7 @@ def _entity_tags(header: bytes) -> set[str]:
 async def _counted(scope: Scope, digest: str) -> bool:
     """Count the request against the agents' rate limit as `limit_agents` does (same key);
     False when refused. The decision stays on the request either way."""
-    request_state = scope["state"]
+    request_state = scope.setdefault("state", {})  # the edge has made it; tests may not
     decision = await count_in(scope["app"].state, request_state, RouteClass.agents, digest[:32])
     request_state[COUNTED_STATE_KEY] = decision
     return decision.allowed
