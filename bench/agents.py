@@ -317,6 +317,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print(
+            "wrk not found: measuring with httpx clients in this process, which saturate "
+            "before the server does, so the ratios come out near 1x and mean little. "
+            "Install wrk (apt-get install wrk) for the figures in docs/agents.md.",
+            file=sys.stderr,
+        )
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
         asyncio.run(measure(backend, args.seconds, args.concurrency, args.rounds))
 
