@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k readyz"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test lint typecheck lock clean browser
+.PHONY: run test install install-test lint typecheck lock clean browser wrk bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ browser:
 
 test: lint typecheck browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# The benchmarks (not part of `test`): bench/agents.py loads the server with wrk, a C load
+# generator, so that the client is not what gets measured.
+wrk:
+	@test -x /usr/bin/wrk || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+
+bench: install-test wrk
+	$(BIN)/python bench/agents.py
+	$(BIN)/python bench/jobs.py
+	PYTHONPATH=src $(BIN)/python bench/compile.py
 
 # Re-pin every dependency to the newest versions the ranges in pyproject.toml allow.
 lock:
