@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import MetaData, String
+from sqlalchemy import ForeignKey, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from byteor_cloud.core.clock import utcnow
@@ -35,6 +35,12 @@ class Base(DeclarativeBase):
 def id_column() -> Mapped[str]:
     """A ULID primary key, generated in Python so ids exist before flush."""
     return mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+
+
+def owned_by(table: str) -> Mapped[str]:
+    """A required reference to a row of `table` that goes when that row goes (ON DELETE
+    CASCADE): how rows hang off their organization, project, environment or parent."""
+    return mapped_column(ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False)
 
 
 def created_at_column() -> Mapped[datetime]:

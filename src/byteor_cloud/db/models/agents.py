@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from byteor_cloud.db.base import Base, created_at_column, id_column
+from byteor_cloud.db.base import Base, created_at_column, id_column, owned_by
 from byteor_cloud.db.models.identity import HASH_LENGTH
 from byteor_cloud.db.types import PortableJSON, UTCDateTime
 
@@ -19,15 +19,9 @@ class EnrollmentToken(Base):
     __table_args__ = (Index("ix_enrollment_tokens_environment_id_id", "environment_id", "id"),)
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
-    environment_id: Mapped[str] = mapped_column(
-        ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
+    environment_id: Mapped[str] = owned_by("environments")
     token_prefix: Mapped[str] = mapped_column(String(24), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), nullable=False, unique=True)
     created_by: Mapped[str | None] = mapped_column(String(26))
@@ -47,15 +41,9 @@ class Agent(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
-    environment_id: Mapped[str] = mapped_column(
-        ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
+    environment_id: Mapped[str] = owned_by("environments")
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     hostname: Mapped[str | None] = mapped_column(String(255))
     labels: Mapped[dict[str, str]] = mapped_column(PortableJSON(), nullable=False)

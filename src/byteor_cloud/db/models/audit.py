@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from byteor_cloud.db.base import Base, created_at_column, id_column
+from byteor_cloud.db.base import Base, created_at_column, id_column, owned_by
 from byteor_cloud.db.types import PortableJSON, UTCDateTime
 
 
@@ -26,9 +26,7 @@ class AuditRecord(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     actor_type: Mapped[str] = mapped_column(String(16), nullable=False)

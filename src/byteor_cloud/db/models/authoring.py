@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from byteor_cloud.db.base import Base, created_at_column, id_column
+from byteor_cloud.db.base import Base, created_at_column, id_column, owned_by
 from byteor_cloud.db.types import PortableJSON, UTCDateTime
 
 # Columns of a version that never change once written (guarded by a database trigger,
@@ -52,12 +52,8 @@ class Draft(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     target: Mapped[str] = mapped_column(String(16), nullable=False)
     plan: Mapped[dict[str, Any]] = mapped_column(PortableJSON(), nullable=False)
@@ -76,12 +72,8 @@ class Version(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
     number: Mapped[int] = mapped_column(Integer, nullable=False)
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -109,18 +101,10 @@ class ConfigBundle(Base):
     __table_args__ = (Index("ix_config_bundles_environment_id_id", "environment_id", "id"),)
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
-    environment_id: Mapped[str] = mapped_column(
-        ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
-    )
-    version_id: Mapped[str] = mapped_column(
-        ForeignKey("versions.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
+    environment_id: Mapped[str] = owned_by("environments")
+    version_id: Mapped[str] = owned_by("versions")
     runtime_config: Mapped[dict[str, str]] = mapped_column(PortableJSON(), nullable=False)
     secret_refs: Mapped[dict[str, str]] = mapped_column(PortableJSON(), nullable=False)
     bundle_hash: Mapped[str] = mapped_column(String(71), nullable=False)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from byteor_cloud.db.base import Base, created_at_column, id_column
+from byteor_cloud.db.base import Base, created_at_column, id_column, owned_by
 from byteor_cloud.db.types import PortableJSON, UTCDateTime
 
 DEPLOYMENT_STATUSES = (
@@ -48,21 +48,11 @@ class Deployment(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
-    environment_id: Mapped[str] = mapped_column(
-        ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
-    )
-    version_id: Mapped[str] = mapped_column(
-        ForeignKey("versions.id", ondelete="CASCADE"), nullable=False
-    )
-    bundle_id: Mapped[str] = mapped_column(
-        ForeignKey("config_bundles.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
+    environment_id: Mapped[str] = owned_by("environments")
+    version_id: Mapped[str] = owned_by("versions")
+    bundle_id: Mapped[str] = owned_by("config_bundles")
     spec_hash: Mapped[str] = mapped_column(String(71), nullable=False)
     bundle_hash: Mapped[str] = mapped_column(String(71), nullable=False)
     capabilities: Mapped[list[str]] = mapped_column(PortableJSON(), nullable=False)
@@ -105,18 +95,10 @@ class DeploymentTarget(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    environment_id: Mapped[str] = mapped_column(
-        ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
-    )
-    deployment_id: Mapped[str] = mapped_column(
-        ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False
-    )
-    agent_id: Mapped[str] = mapped_column(
-        ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    environment_id: Mapped[str] = owned_by("environments")
+    deployment_id: Mapped[str] = owned_by("deployments")
+    agent_id: Mapped[str] = owned_by("agents")
     agent_name: Mapped[str] = mapped_column(String(100), nullable=False)
     batch: Mapped[int] = mapped_column(Integer, nullable=False)
     phase: Mapped[str] = mapped_column(String(10), nullable=False, default="rollout")
@@ -142,15 +124,9 @@ class Approval(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
-    environment_id: Mapped[str] = mapped_column(
-        ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
+    environment_id: Mapped[str] = owned_by("environments")
     subject_type: Mapped[str] = mapped_column(String(16), nullable=False)
     subject_id: Mapped[str] = mapped_column(String(26), nullable=False)
     plan_hash: Mapped[str | None] = mapped_column(String(71))

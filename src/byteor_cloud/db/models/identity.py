@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from byteor_cloud.db.base import Base, created_at_column, id_column
+from byteor_cloud.db.base import Base, created_at_column, id_column, owned_by
 from byteor_cloud.db.types import UTCDateTime
 
 HASH_LENGTH = 64  # hex SHA-256
@@ -63,7 +63,7 @@ class PersonalAccessToken(Base):
     __table_args__ = (Index("ix_personal_access_tokens_user_id_id", "user_id", "id"),)
 
     id: Mapped[str] = id_column()
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[str] = owned_by("users")
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     token_prefix: Mapped[str] = mapped_column(String(24), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), nullable=False, unique=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, text
+from sqlalchemy import CheckConstraint, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from byteor_cloud.db.base import Base, created_at_column, id_column
+from byteor_cloud.db.base import Base, created_at_column, id_column, owned_by
 from byteor_cloud.db.types import UTCDateTime
 
 KEY_STATUSES = ("next", "active", "retiring", "retired")
@@ -54,9 +54,7 @@ class SigningKey(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
     alg: Mapped[str] = mapped_column(String(16), nullable=False, default=ALG)
     public_key: Mapped[str] = mapped_column(String(PUBLIC_KEY_CHARS), nullable=False)
     # The raw 32-byte private key sealed by SecretBox(master key, "signing-keys").

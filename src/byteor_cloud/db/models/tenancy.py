@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from byteor_cloud.db.base import Base, created_at_column, id_column
+from byteor_cloud.db.base import Base, created_at_column, id_column, owned_by
 from byteor_cloud.db.models.identity import HASH_LENGTH
 from byteor_cloud.db.types import PortableJSON, UTCDateTime
 
@@ -31,9 +31,7 @@ class Project(Base):
     __table_args__ = (UniqueConstraint("org_id", "name"),)
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_by: Mapped[str | None] = mapped_column(String(26))
@@ -51,12 +49,8 @@ class Environment(Base):
 
     id: Mapped[str] = id_column()
     # org_id is denormalised so every environment query can start from the org scope.
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
     name: Mapped[str] = mapped_column(String(100), nullable=False)
     posture: Mapped[str] = mapped_column(String(16), nullable=False)
     policy: Mapped[dict[str, Any]] = mapped_column(PortableJSON(), nullable=False, default=dict)
@@ -84,10 +78,8 @@ class OrgMembership(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    org_id: Mapped[str] = owned_by("organizations")
+    user_id: Mapped[str] = owned_by("users")
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
 
@@ -101,13 +93,9 @@ class ProjectMembership(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
-    project_id: Mapped[str] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-    )
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    org_id: Mapped[str] = owned_by("organizations")
+    project_id: Mapped[str] = owned_by("projects")
+    user_id: Mapped[str] = owned_by("users")
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     created_at: Mapped[datetime] = created_at_column()
 
@@ -122,16 +110,12 @@ class ApiKey(Base):
     )
 
     id: Mapped[str] = id_column()
-    org_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
-    )
+    org_id: Mapped[str] = owned_by("organizations")
     project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     # The person the key acts for (audit actor, distinct-approver rule).
-    created_by: Mapped[str] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    )
+    created_by: Mapped[str] = owned_by("users")
     token_prefix: Mapped[str] = mapped_column(String(24), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(HASH_LENGTH), nullable=False, unique=True)
     created_at: Mapped[datetime] = created_at_column()
