@@ -25,8 +25,7 @@ from byteor_cloud.core.pagination import Page, PageRequest
 from byteor_cloud.core.principal import SYSTEM, Principal
 from byteor_cloud.core.scope import Scope
 from byteor_cloud.db.models.deployments import Approval, Deployment
-from byteor_cloud.db.pagination import paginate
-from byteor_cloud.db.scoped import get_in_environment, in_environment
+from byteor_cloud.db.scoped import get_in_environment, page_in_environment
 from byteor_cloud.deployments import service as deployments
 from byteor_cloud.deployments.rules import DeploymentEvent, DeploymentStatus
 from byteor_cloud.deployments.service import Plan
@@ -89,10 +88,7 @@ async def get_approval(
 async def list_approvals(
     session: AsyncSession, scope: Scope, *, page: PageRequest, status: ApprovalStatus | None
 ) -> Page[Approval]:
-    statement = in_environment(Approval, scope)
-    if status is not None:
-        statement = statement.where(Approval.status == status.value)
-    return await paginate(session, statement, sort_key=[Approval.id], page=page, descending=True)
+    return await page_in_environment(session, Approval, scope, page=page, status=status)
 
 
 async def _subject(session: AsyncSession, approval: Approval) -> Deployment:

@@ -13,7 +13,6 @@ from byteor_cloud.audit import service as audit
 from byteor_cloud.audit.service import AuditTarget
 from byteor_cloud.core.clock import utcnow
 from byteor_cloud.core.errors import Conflict, InvalidInput, NotFound
-from byteor_cloud.core.ids import is_id
 from byteor_cloud.core.pagination import Page, PageRequest
 from byteor_cloud.core.principal import Principal
 from byteor_cloud.core.scope import Scope
@@ -22,7 +21,13 @@ from byteor_cloud.db.models.authoring import ConfigBundle, Version
 from byteor_cloud.db.models.deployments import Deployment, DeploymentTarget
 from byteor_cloud.db.models.tenancy import Environment
 from byteor_cloud.db.pagination import paginate
-from byteor_cloud.db.scoped import get_in_environment, in_environment
+from byteor_cloud.db.scoped import (
+    find,
+    get_in_environment,
+    in_environment,
+    in_project,
+    page_in_environment,
+)
 from byteor_cloud.deployments.rules import (
     FINISHED,
     IN_FLIGHT,
@@ -98,17 +103,7 @@ async def environment_of(session: AsyncSession, scope: Scope, *, lock: bool = Fa
 async def _version_and_bundle(
     session: AsyncSession, scope: Scope, version_id: str, bundle_id: str
 ) -> tuple[Version, ConfigBundle]:
-    version = (
-        await session.scalar(
-            select(Version).where(
-                Version.id == version_id,
-                Version.org_id == scope.org_id,
-                Version.project_id == scope.project_id,
-            )
-        )
-        if is_id(version_id)
-        else None
-    )
+    version = await find(session, in_project(Version, scope), version_id)
     if version is None:
         raise InvalidInput(
             "no such version in this project",
@@ -121,17 +116,7 @@ async def _version_and_bundle(
             code="version_not_ready",
             details={"field": "version_id"},
         )
-    bundle = (
-        await session.scalar(
-            select(ConfigBundle).where(
-                ConfigBundle.id == bundle_id,
-                ConfigBundle.org_id == scope.org_id,
-                ConfigBundle.environment_id == scope.environment_id,
-            )
-        )
-        if is_id(bundle_id)
-        else None
-    )
+    bundle = await find(session, in_environment(ConfigBundle, scope), bundle_id)
     if bundle is None:
         raise InvalidInput(
             "no such config bundle in this environment",
@@ -411,10 +396,7 @@ async def get_deployment(
 async def list_deployments(
     session: AsyncSession, scope: Scope, *, page: PageRequest, status: DeploymentStatus | None
 ) -> Page[Deployment]:
-    statement = in_environment(Deployment, scope)
-    if status is not None:
-        statement = statement.where(Deployment.status == status.value)
-    return await paginate(session, statement, sort_key=[Deployment.id], page=page, descending=True)
+    return await page_in_environment(session, Deployment, scope, page=page, status=status)
 
 
 async def list_targets(
