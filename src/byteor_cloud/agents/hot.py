@@ -26,11 +26,9 @@ from sqlalchemy import (
     Select,
     String,
     Text,
-    and_,
     any_,
     bindparam,
     cast,
-    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -44,7 +42,6 @@ from byteor_cloud.db.models.signing import SigningKey
 from byteor_cloud.db.models.tenancy import Environment
 from byteor_cloud.db.session import Database
 from byteor_cloud.identity import tokens
-from byteor_cloud.signing.rules import KeyStatus
 
 # The credential as the routes check it (`runtime.authenticate_agent`), keyed by the key's
 # digest. JSON columns come back as their text (the same text for the same value on each
@@ -80,14 +77,7 @@ _NOT_AFTER = _FIRST_KEY_COLUMN + 4
 
 def _credentials_where(criterion: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
     return (
-        select(*_CREDENTIAL_COLUMNS)
-        .select_from(AgentKey)
-        .join(Agent, Agent.id == AgentKey.agent_id)
-        .join(Environment, Environment.id == Agent.environment_id)
-        .outerjoin(
-            SigningKey,
-            and_(SigningKey.org_id == Agent.org_id, SigningKey.status != KeyStatus.retired.value),
-        )
+        runtime.credential_query(*_CREDENTIAL_COLUMNS)
         .where(criterion)
         .order_by(AgentKey.token_hash, SigningKey.id)
     )
@@ -169,7 +159,7 @@ async def record_steady_beat(database: Database, agent_id: str, beat: dict[str, 
 
 
 # PostgreSQL: the steady beats of every agent beating at the same moment, in one UPDATE
-# (one round trip, one commit). Each optional field travels as JSON text, SQL NULL when
+# (one round trip, one commit). Each reported column travels as JSON text, SQL NULL when
 # the beat left it out (the column keeps its value); JSON `null` clears it, as the ORM
 # stores None. `RETURNING` names the agents that were still online.
 _STEADY_BEATS = text(
@@ -196,7 +186,9 @@ _STEADY_BEATS = text(
     RETURNING agents.id
     """
 )
-_BEAT_FIELDS = ("agent_version", "health", "running", "tuning", "metrics")
+# The statement above names every column a beat can write; a new one must be added there.
+_BEAT_COLUMNS = tuple(runtime.BEAT_COLUMNS.values())
+assert set(_BEAT_COLUMNS) == {"agent_version", "health", "running", "tuning", "metrics"}
 
 
 async def _record_beats(hot: HotConnection, beats: dict[str, dict[str, Any]]) -> dict[str, bool]:
@@ -205,9 +197,9 @@ async def _record_beats(hot: HotConnection, beats: dict[str, dict[str, Any]]) ->
         "ids": list(beats),
         "ats": [values["last_heartbeat_at"] for values in beats.values()],
     }
-    for field in _BEAT_FIELDS:
-        params[field] = [
-            json.dumps(values[field]) if field in values else None for values in beats.values()
+    for column in _BEAT_COLUMNS:
+        params[column] = [
+            json.dumps(values[column]) if column in values else None for values in beats.values()
         ]
     updated = await hot.fetch(_STEADY_BEATS, params)
     return {row[0]: True for row in updated.rows}

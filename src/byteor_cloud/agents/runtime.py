@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, Select, Table, Update, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from byteor_cloud.agents.rules import AgentScope, AgentStatus, LivenessEvent, next_status
 from byteor_cloud.audit import service as audit
@@ -28,6 +29,7 @@ from byteor_cloud.core.principal import CredentialKind, Principal
 from byteor_cloud.db.models.agents import Agent, AgentKey
 from byteor_cloud.db.models.signing import SigningKey
 from byteor_cloud.db.models.tenancy import Environment
+from byteor_cloud.db.session import Database
 from byteor_cloud.identity import tokens
 from byteor_cloud.signing.rules import PUBLISHED, KeyStatus
 from byteor_cloud.signing.service import entry_of
@@ -55,10 +57,31 @@ class AgentContext:
         return Principal(CredentialKind.agent_key, self.agent_id, None, self.name)
 
 
-# Built once. The outer join yields one row per published signing key of the agent's org
-# (one row with NULL key columns when it has none), each repeating the credential columns.
+def credential_query(*columns: ColumnElement[Any] | InstrumentedAttribute[Any]) -> Select[Any]:
+    """`columns` of a runtime key joined with its agent, the agent's environment and its
+    org's published signing keys: one row per published key (one row with NULL key columns
+    when the org has none), each repeating the credential columns. The routes and the hot
+    path (`agents.hot`) select from this one join."""
+    return (
+        select(*columns)
+        .select_from(AgentKey)
+        .join(Agent, Agent.id == AgentKey.agent_id)
+        .join(Environment, Environment.id == Agent.environment_id)
+        .outerjoin(
+            SigningKey,
+            and_(
+                SigningKey.org_id == Agent.org_id,
+                # "Not retired" is PUBLISHED (asserted below), written as one comparison: an
+                # IN list is re-rendered for every execution, and this runs on every poll.
+                SigningKey.status != KeyStatus.retired.value,
+            ),
+        )
+    )
+
+
+# Built once.
 _CREDENTIAL = (
-    select(
+    credential_query(
         AgentKey.expires_at,
         AgentKey.scopes,
         Agent.id.label("agent_id"),
@@ -74,18 +97,6 @@ _CREDENTIAL = (
         SigningKey.public_key,
         SigningKey.status.label("key_status"),
         SigningKey.not_after,
-    )
-    .select_from(AgentKey)
-    .join(Agent, Agent.id == AgentKey.agent_id)
-    .join(Environment, Environment.id == Agent.environment_id)
-    .outerjoin(
-        SigningKey,
-        and_(
-            SigningKey.org_id == Agent.org_id,
-            # "Not retired" is PUBLISHED (asserted below), written as one comparison: an
-            # IN list is re-rendered for every execution, and this runs on every poll.
-            SigningKey.status != KeyStatus.retired.value,
-        ),
     )
     .where(AgentKey.token_hash == bindparam("token_hash"))
     .order_by(SigningKey.id)
@@ -161,14 +172,44 @@ def _target(context: AgentContext) -> AuditTarget:
     )
 
 
+# What a beat may report, by the agent column it lands in (the beat's `status` is the
+# agent's `health`; the agent's own `status` is its liveness).
+BEAT_COLUMNS = {
+    "agent_version": "agent_version",
+    "status": "health",
+    "running": "running",
+    "tuning": "tuning",
+    "metrics": "metrics",
+}
+
+
 def _beat_values(beat: dict[str, Any], status: AgentStatus) -> dict[str, Any]:
     values: dict[str, Any] = {"status": status.value, "last_heartbeat_at": utcnow()}
-    for field in ("agent_version", "running", "tuning", "metrics"):
+    for field, column in BEAT_COLUMNS.items():
         if field in beat:
-            values[field] = beat[field]
-    if "status" in beat:
-        values["health"] = beat["status"]
+            values[column] = beat[field]
     return values
+
+
+async def take_heartbeat(
+    database: Database, token: str | None, *, agent_id: str, beat: dict[str, Any]
+) -> AgentContext:
+    """Authenticate and record a beat. The steady beat is one autocommit UPDATE (the agent
+    gateway takes most of them; it hands on those it cannot take without waiting, such as
+    while SQLite's write lock is held). A status change (audited), or a race with the sweep
+    or a deletion, redoes it all in one transaction."""
+    async with database.autocommit_reader() as connection:
+        context = await authenticate_agent(
+            connection, token, agent_id=agent_id, scope=AgentScope.heartbeat
+        )
+        done = await record_steady_heartbeat(connection, context, beat)
+    if not done:
+        async with database.transaction() as session:
+            context = await authenticate_agent(
+                session, token, agent_id=agent_id, scope=AgentScope.heartbeat
+            )
+            await record_heartbeat(session, context, beat)
+    return context
 
 
 async def record_steady_heartbeat(

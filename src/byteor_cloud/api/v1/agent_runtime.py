@@ -111,24 +111,12 @@ Limited = Annotated[None, Depends(limit_agents)]
 
 @router.post("/heartbeat", summary="Report liveness, tuning and metrics")
 async def heartbeat(agent_id: str, body: HeartbeatIn, request: Request, _: Limited) -> HeartbeatOut:
-    database = get_database(request)
-    token = bearer_token(request)
-    beat = body.model_dump(exclude_unset=True, mode="json")
-    # The steady beat is one autocommit UPDATE (the gateway takes most of them; it hands
-    # on those it cannot take without waiting, such as while SQLite's write lock is held).
-    # A status change (audited), or a race with the sweep or a deletion, redoes it all in
-    # one transaction.
-    async with database.autocommit_reader() as connection:
-        context = await runtime.authenticate_agent(
-            connection, token, agent_id=agent_id, scope=AgentScope.heartbeat
-        )
-        done = await runtime.record_steady_heartbeat(connection, context, beat)
-    if not done:
-        async with database.transaction() as session:
-            context = await runtime.authenticate_agent(
-                session, token, agent_id=agent_id, scope=AgentScope.heartbeat
-            )
-            await runtime.record_heartbeat(session, context, beat)
+    context = await runtime.take_heartbeat(
+        get_database(request),
+        bearer_token(request),
+        agent_id=agent_id,
+        beat=body.model_dump(exclude_unset=True, mode="json"),
+    )
     return HeartbeatOut(
         heartbeat_interval_s=context.heartbeat_interval_s,
         desired_state_etag=runtime.state_etag(runtime.desired_state(context)),
