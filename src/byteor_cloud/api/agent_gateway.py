@@ -84,23 +84,12 @@ class AgentGateway:
         if beat is None:
             await self.app(scope, replay, send)
             return
-        digest = tokens.digest(token)
-        if not await _counted(scope, digest):
-            await self.app(scope, replay, send)
-            return
-        database: Database = scope["app"].state.database
-        try:
-            agent = await hot_agents.steady_agent(
-                database, digest, agent_id=agent_id, scope=AgentScope.heartbeat
-            )
-            if agent is not None and not (
-                agent.status is AgentStatus.online
-                and await hot_agents.record_steady_beat(database, agent_id, beat)
-            ):
-                agent = None
-        except HotPathBusy:
-            agent = None
-        if agent is None:
+        agent = await _steady_agent(scope, token, agent_id, AgentScope.heartbeat)
+        if not (
+            agent is not None
+            and agent.status is AgentStatus.online
+            and await _recorded(scope, agent_id, beat)
+        ):
             await self.app(scope, replay, send)
             return
         scope["route"] = _HEARTBEAT
@@ -135,17 +124,7 @@ class AgentGateway:
         if token is None or if_none_match is None:
             await self.app(scope, receive, send)
             return
-        digest = tokens.digest(token)
-        if not await _counted(scope, digest):
-            await self.app(scope, receive, send)
-            return
-        database: Database = scope["app"].state.database
-        try:
-            agent = await hot_agents.steady_agent(
-                database, digest, agent_id=agent_id, scope=AgentScope.deployment_read
-            )
-        except HotPathBusy:
-            agent = None
+        agent = await _steady_agent(scope, token, agent_id, AgentScope.deployment_read)
         etag = agent.desired_state_etag if agent is not None else None
         if etag is None or etag not in _entity_tags(if_none_match):
             await self.app(scope, receive, send)  # the route answers 200 with the state
@@ -188,6 +167,35 @@ def _is_json(headers: dict[bytes, bytes]) -> bool:
 
 def _entity_tags(header: bytes) -> set[str]:
     return {tag.strip() for tag in header.decode("latin-1").split(",")}
+
+
+async def _steady_agent(
+    scope: Scope, token: str, agent_id: str, agent_scope: AgentScope
+) -> hot_agents.SteadyAgent | None:
+    """The agent, if the request is within the rate limit and its key may make this call
+    on this path right now; None hands the request on to the route."""
+    digest = tokens.digest(token)
+    if not await _counted(scope, digest):
+        return None
+    try:
+        return await hot_agents.steady_agent(
+            _database(scope), digest, agent_id=agent_id, scope=agent_scope
+        )
+    except HotPathBusy:
+        return None
+
+
+async def _recorded(scope: Scope, agent_id: str, beat: dict[str, Any]) -> bool:
+    """Whether the steady beat landed (else the route takes it, from scratch)."""
+    try:
+        return await hot_agents.record_steady_beat(_database(scope), agent_id, beat)
+    except HotPathBusy:
+        return False
+
+
+def _database(scope: Scope) -> Database:
+    database: Database = scope["app"].state.database
+    return database
 
 
 async def _counted(scope: Scope, digest: str) -> bool:
